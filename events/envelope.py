@@ -1,0 +1,246 @@
+"""The envelope and the typed events: one pydantic class per event type.
+
+Every event is an envelope whose `type` selects its payload model (a discriminated union).
+`schema_version` is per type; entries written under an older version are upcast on read
+(see `events.codec`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from events.specs import ArtifactPointer, FileId, RunId, Strict, TokenizerSpec, TrainingSpec
+
+
+def new_event_id() -> str:
+    """A fresh, globally unique event id."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """Timezone-aware now, the only clock events use."""
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """Fields every event has; subclasses fix `type` and the payload model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    event_id: str = Field(default_factory=new_event_id)
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=utc_now)
+    correlation_id: RunId
+    causation_id: str | None = None
+
+
+# -- payloads ---------------------------------------------------------------------------------
+
+Subject = Literal["run", "tokenizer"]
+
+
+class TrainingMetrics(Strict):
+    """What a finished run measured."""
+
+    steps: int = Field(ge=0)
+    tokens: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    tokens_per_second: float = Field(ge=0)
+    train_loss: float | None = None
+    val_loss: float | None = None
+    perplexity: float | None = None
+
+
+class NodePayload(Strict):
+    """Names the worker node that did the work (and holds the files)."""
+
+    node_id: str
+
+
+class TrainingCompletedPayload(Strict):
+    """A run trained; its files are on `node_id` until uploaded."""
+
+    node_id: str
+    metrics: TrainingMetrics
+
+
+class FailurePayload(Strict):
+    """Why something failed, for people (`message`) and programs (`error_code`)."""
+
+    message: str
+    error_code: str = "failed"
+
+
+class CancelRequestedPayload(Strict):
+    """A request to stop a run between steps."""
+
+    reason: str | None = None
+
+
+class TokenizerCompletedPayload(Strict):
+    """A tokenizer trained on `node_id`."""
+
+    node_id: str
+    vocab_size: int = Field(ge=1)
+
+
+class ArtifactUploadedPayload(Strict):
+    """An artifact reached Data Bank, verified."""
+
+    subject: Subject
+    node_id: str
+    file_id: FileId
+    size: int = Field(ge=0)
+    sha256: FileId
+    seconds: float = Field(ge=0)
+
+
+class UploadFailedPayload(Strict):
+    """An upload failed for good (after retries)."""
+
+    subject: Subject
+    node_id: str
+    reason: str
+
+
+class PointerSetPayload(Strict):
+    """The artifact of the run or tokenizer `correlation_id` is `pointer`."""
+
+    subject: Subject
+    pointer: ArtifactPointer
+
+
+class PointerRevokedPayload(Strict):
+    """The artifact pointer is withdrawn."""
+
+    subject: Subject
+    reason: str
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+class TrainingRequested(Envelope):
+    """A client asked for a run."""
+
+    type: Literal["training.requested"] = "training.requested"
+    payload: TrainingSpec
+
+
+class TrainingStarted(Envelope):
+    """A worker started training."""
+
+    type: Literal["training.started"] = "training.started"
+    payload: NodePayload
+
+
+class TrainingCompleted(Envelope):
+    """Training finished; the files wait on the node for the upload stage."""
+
+    type: Literal["training.completed"] = "training.completed"
+    payload: TrainingCompletedPayload
+
+
+class TrainingFailed(Envelope):
+    """The run failed."""
+
+    type: Literal["training.failed"] = "training.failed"
+    payload: FailurePayload
+
+
+class TrainingCancelRequested(Envelope):
+    """A client asked to cancel the run."""
+
+    type: Literal["training.cancel_requested"] = "training.cancel_requested"
+    payload: CancelRequestedPayload = CancelRequestedPayload()
+
+
+class TrainingCancelled(Envelope):
+    """The run stopped because it was cancelled."""
+
+    type: Literal["training.cancelled"] = "training.cancelled"
+    payload: NodePayload
+
+
+class TokenizerRequested(Envelope):
+    """A client asked for a tokenizer."""
+
+    type: Literal["tokenizer.requested"] = "tokenizer.requested"
+    payload: TokenizerSpec
+
+
+class TokenizerCompleted(Envelope):
+    """A tokenizer trained; its files wait on the node for the upload stage."""
+
+    type: Literal["tokenizer.completed"] = "tokenizer.completed"
+    payload: TokenizerCompletedPayload
+
+
+class TokenizerFailed(Envelope):
+    """The tokenizer failed."""
+
+    type: Literal["tokenizer.failed"] = "tokenizer.failed"
+    payload: FailurePayload
+
+
+class ArtifactUploaded(Envelope):
+    """An artifact was uploaded and verified."""
+
+    type: Literal["artifact.uploaded"] = "artifact.uploaded"
+    payload: ArtifactUploadedPayload
+
+
+class ArtifactUploadFailed(Envelope):
+    """An artifact could not be uploaded."""
+
+    type: Literal["artifact.upload_failed"] = "artifact.upload_failed"
+    payload: UploadFailedPayload
+
+
+class ArtifactPointerSet(Envelope):
+    """The typed pointer to an artifact: version 2 nests the `ArtifactPointer`."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = 2
+    type: Literal["artifact.pointer_set"] = "artifact.pointer_set"
+    payload: PointerSetPayload
+
+
+class ArtifactPointerRevoked(Envelope):
+    """A pointer was withdrawn."""
+
+    type: Literal["artifact.pointer_revoked"] = "artifact.pointer_revoked"
+    payload: PointerRevokedPayload
+
+
+Event = Annotated[
+    TrainingRequested
+    | TrainingStarted
+    | TrainingCompleted
+    | TrainingFailed
+    | TrainingCancelRequested
+    | TrainingCancelled
+    | TokenizerRequested
+    | TokenizerCompleted
+    | TokenizerFailed
+    | ArtifactUploaded
+    | ArtifactUploadFailed
+    | ArtifactPointerSet
+    | ArtifactPointerRevoked,
+    Field(discriminator="type"),
+]
+"""Any event of the log."""
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_CLASSES: tuple[type[Envelope], ...] = (
+    TrainingRequested, TrainingStarted, TrainingCompleted, TrainingFailed,
+    TrainingCancelRequested, TrainingCancelled, TokenizerRequested, TokenizerCompleted,
+    TokenizerFailed, ArtifactUploaded, ArtifactUploadFailed, ArtifactPointerSet,
+    ArtifactPointerRevoked,
+)  # fmt: skip

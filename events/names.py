@@ -1,0 +1,71 @@
+"""Every stream, group and key name of the system: nothing else spells them."""
+
+from __future__ import annotations
+
+TRAINING_STREAM = "stream:training"
+"""Training and tokenizer lifecycle."""
+UPLOAD_STREAM = "stream:upload"
+"""Upload lifecycle."""
+POINTER_STREAM = "stream:pointer"
+"""Artifact pointers set and revoked."""
+ALL_STREAMS = (TRAINING_STREAM, UPLOAD_STREAM, POINTER_STREAM)
+
+TRAINING_GROUP = "training"
+PROJECTOR_GROUP = "projector"
+RUN_INDEX = "runs:index"
+PROJECTOR_LOCK = "projector:lock"
+
+
+def upload_group(node_id: str) -> str:
+    """The upload stage's group of one node: each node sees every event and keeps its own."""
+    return f"upload:{node_id}"
+
+
+def dlq_stream(stream: str, group: str) -> str:
+    """Dead letters of `group` reading `stream`."""
+    return f"dlq:{stream}:{group}"
+
+
+def failures_key(stream: str, group: str) -> str:
+    """Hash of entry id -> last handler error, kept until the entry is acked or dead-lettered."""
+    return f"failures:{stream}:{group}"
+
+
+def idempotency_key(key: str) -> str:
+    """Entry id recorded for an idempotency key, so a retried append finds it."""
+    return f"idempotency:{key}"
+
+
+def correlation_key(correlation_id: str) -> str:
+    """List of `stream entry_id` of every event about one run or tokenizer, in append order."""
+    return f"correlation:{correlation_id}"
+
+
+def run_logs_stream(run_id: str) -> str:
+    """Capped stream of a run's progress and log lines (not domain events)."""
+    return f"runs:{run_id}:logs"
+
+
+def run_artifact_key(run_id: str) -> str:
+    """The design's pointer key of a run's artifact."""
+    return f"runs:artifact:{run_id}:file_id"
+
+
+def tokenizer_artifact_key(tokenizer_id: str) -> str:
+    """The pointer key of a tokenizer's artifact."""
+    return f"tokenizer:{tokenizer_id}:file_id"
+
+
+def run_status_key(run_id: str) -> str:
+    """Hash: a run's status record."""
+    return f"runs:{run_id}:status"
+
+
+def tokenizer_status_key(tokenizer_id: str) -> str:
+    """Hash: a tokenizer's status record."""
+    return f"tokenizer:{tokenizer_id}:status"
+
+
+def checkpoint_key(group: str, stream: str) -> str:
+    """Last entry id of `stream` applied by `group` (the projector's checkpoint)."""
+    return f"checkpoint:{group}:{stream}"
