@@ -68,10 +68,21 @@ def upcast(
 
 
 def decode(fields: Mapping[bytes, bytes]) -> Event:
-    """The typed event in a stream entry; `DecodeError` for anything else."""
+    """The typed event in a stream entry; `DecodeError` for anything else.
+
+    Current entries validate straight from JSON (the fast path); anything else is parsed,
+    upcast, and validated again, so an old entry costs more but decodes the same.
+    """
     raw = fields.get(FIELD)
     if raw is None:
         raise DecodeError(f"entry has no {FIELD.decode()!r} field")
+    try:
+        event = EVENT_ADAPTER.validate_json(raw)
+    except ValidationError:
+        pass  # maybe an older schema: take the upcasting path below
+    else:
+        if event.schema_version == CURRENT_VERSIONS[event.type]:
+            return event
     try:
         doc = upcast(_OBJECT.validate_json(raw))
         return EVENT_ADAPTER.validate_python(doc)

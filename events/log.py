@@ -32,6 +32,17 @@ redis.call('RPUSH', KEYS[3], KEYS[1] .. ' ' .. id)
 return {id, 0}
 """
 
+_APPEND_MANY = """
+local n = #ARGV
+local ids = {}
+for i = 1, n do
+  local id = redis.call('XADD', KEYS[i], '*', 'event', ARGV[i])
+  redis.call('RPUSH', KEYS[n + i], KEYS[i] .. ' ' .. id)
+  ids[i] = id
+end
+return ids
+"""
+
 
 def stream_for(event: Event) -> str:
     """The stream an event belongs to, by its type's prefix."""
@@ -70,6 +81,7 @@ class EventLog:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._append = client.register_script(_APPEND)
+        self._append_many = client.register_script(_APPEND_MANY)
 
     def append(self, event: Event, *, idempotency_key: str | None = None) -> Appended:
         """Append `event`; with a key seen before, append nothing and return the first entry."""
@@ -80,13 +92,13 @@ class EventLog:
         return self._appended(stream, result)
 
     def append_many(self, events: Sequence[Event]) -> list[Appended]:
-        """Append several events in one round trip (pipelined); no idempotency keys."""
-        pipe = self._client.pipeline(transaction=False)
+        """Append several events atomically in one call (no idempotency keys)."""
         streams = [stream_for(event) for event in events]
-        for stream, event in zip(streams, events, strict=True):
-            self._append(keys=self._keys(stream, event, None), args=self._args(event), client=pipe)
-        results = pipe.execute()
-        return [self._appended(s, r) for s, r in zip(streams, results, strict=True)]
+        correlations = [names.correlation_key(event.correlation_id) for event in events]
+        payloads = [event.model_dump_json() for event in events]
+        reply = self._append_many(keys=[*streams, *correlations], args=payloads)
+        ids = reply if isinstance(reply, list) else []
+        return [Appended(s, text(i), False) for s, i in zip(streams, ids, strict=True)]
 
     @staticmethod
     def _keys(stream: str, event: Event, idempotency_key: str | None) -> list[str]:

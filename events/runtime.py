@@ -10,11 +10,13 @@ goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from redis.typing import EncodableT, FieldT
 from events import names
 from events.codec import DecodeError, decode
 from events.envelope import Envelope, Event
-from events.wire import Fields, entries, text
+from events.wire import Fields, entries, raw, text
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,7 @@ local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-
 local out = {}
 for _, entry in ipairs(claimed[2]) do
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
-  local count = 1
-  if pending[1] then count = pending[1][4] end
-  table.insert(out, {entry[1], entry[2], count})
+  if entry[2] and pending[1] then table.insert(out, {entry[1], entry[2], pending[1][4]}) end
 end
 return out
 """
@@ -112,8 +112,8 @@ class Handlers:
         """Register `handler` for events of `cls`."""
 
         def typed(event: Event, delivery: Delivery) -> None:
-            if isinstance(event, cls):
-                handler(event, delivery)
+            assert isinstance(event, cls)  # dispatch is by this class's `type`
+            handler(event, delivery)
 
         self._by_type[str(cls.model_fields["type"].default)] = typed
         return self
@@ -173,6 +173,9 @@ class Consumer:
         self.config = config
         self.name = name or consumer_name()
         self.stopping = threading.Event()
+        self.reconnects = 0
+        self._next_reclaim = 0.0
+        self.acked = 0
         self._held: set[tuple[str, str]] = set()
         self._held_lock = threading.Lock()
         self._reclaim = client.register_script(_RECLAIM)
@@ -222,15 +225,19 @@ class Consumer:
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(CONNECTION_ERRORS),
             wait=tenacity.wait_exponential_jitter(
-                initial=self.config.backoff_initial_s, max=self.config.backoff_max_s
+                multiplier=self.config.backoff_initial_s, max=self.config.backoff_max_s
             ),
             stop=tenacity.stop_when_event_set(self.stopping),
             sleep=self._pause,
-            before_sleep=lambda state: log.warning(
-                "engine unreachable, reconnecting",
-                extra={"category": "runtime", "event": "reconnect", "error_code": "engine_down"},
-            ),
+            before_sleep=self._on_reconnect,
             retry_error_callback=lambda state: None,
+        )
+
+    def _on_reconnect(self, state: tenacity.RetryCallState) -> None:
+        self.reconnects += 1
+        log.warning(
+            "engine unreachable, reconnecting",
+            extra={"category": "runtime", "event": "reconnect", "error_code": "engine_down"},
         )
 
     def _pause(self, seconds: float) -> None:
@@ -240,8 +247,17 @@ class Consumer:
 
     def poll(self) -> int:
         """Reclaim stale entries, else read new ones; handle them. Returns entries handled."""
-        batch = self._reclaimed() or self._read_new()
+        batch = self._reclaimed() if self._reclaim_due() else []
+        batch = batch or self._read_new()
         return self._handle_batch(batch)
+
+    def _reclaim_due(self) -> bool:
+        """Look for stale entries at most a few times per visibility timeout."""
+        now = time.monotonic()
+        if now < self._next_reclaim:
+            return False
+        self._next_reclaim = now + self.config.visibility_timeout_ms / 4000
+        return True
 
     def _reclaimed(self) -> list[_Pending]:
         found: list[_Pending] = []
@@ -323,7 +339,8 @@ class Consumer:
         for stream, ids in by_stream.items():
             pipe.xack(stream, self.group, *ids)
             pipe.hdel(names.failures_key(stream, self.group), *ids)
-        pipe.execute()
+        replies = pipe.execute()
+        self.acked += sum(int(count) for count in replies[::2])
 
     def _record_failure(self, pending: _Pending, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"
@@ -366,7 +383,8 @@ class Consumer:
 
     def _beat(self) -> None:
         while not self.stopping.wait(self.config.heartbeat_s):
-            self.refresh_claims()
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                self.refresh_claims()
 
     def refresh_claims(self) -> int:
         """Reset the idle time of the entries in hand; returns how many were refreshed."""
@@ -375,31 +393,19 @@ class Consumer:
         refreshed = 0
         for stream in {stream for stream, _ in held}:
             ids = [entry_id for s, entry_id in held if s == stream]
-            try:
-                count = self._heartbeat(keys=[stream], args=[self.group, self.name, *ids])
-            except CONNECTION_ERRORS:
-                continue
+            count = self._heartbeat(keys=[stream], args=[self.group, self.name, *ids])
             refreshed += int(str(count))
         return refreshed
 
 
 def _stream_rows(reply: object) -> list[tuple[str, object]]:
-    """XREADGROUP's reply as `(stream, rows)` pairs (RESP2 list or RESP3 map)."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return [(text(stream), rows) for stream, rows in reply.items()]
-    if isinstance(reply, list):
-        return [(text(stream), rows) for stream, rows in reply]
-    raise TypeError(f"unexpected XREADGROUP reply {type(reply).__name__}")
+    """XREADGROUP's RESP2 reply as `(stream, rows)` pairs (`events.connect` speaks RESP2)."""
+    return [(text(stream), rows) for stream, rows in (reply if isinstance(reply, list) else [])]
 
 
 def _reclaimed_rows(stream: str, rows: object) -> list[_Pending]:
-    if not isinstance(rows, list):
-        raise TypeError(f"unexpected reclaim reply {type(rows).__name__}")
     found: list[_Pending] = []
-    for entry_id, flat, attempt in rows:
-        pairs = list(flat) if isinstance(flat, list) else []
-        fields = {bytes(pairs[i]): bytes(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+    for entry_id, flat, attempt in rows if isinstance(rows, list) else []:
+        fields = {raw(flat[i]): raw(flat[i + 1]) for i in range(0, len(flat), 2)}
         found.append(_Pending(stream, text(entry_id), fields, int(attempt)))
     return found

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Train small language models; artifacts live in Data Bank.", no_args_is_help=True)
+from trainledger import databank_cli, dlq_cli
+
+app = typer.Typer(
+    help="Train small language models; every artifact lives in Data Bank, coordinated by an event log.",
+    no_args_is_help=True,
+)
+app.add_typer(dlq_cli.app, name="dlq")
+app.command("databank")(databank_cli.serve)
 
 
 @app.callback()

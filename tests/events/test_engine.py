@@ -1,0 +1,78 @@
+"""The engine launcher: a private, persistent engine, found and stopped by us."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+
+from events import (
+    EngineError,
+    EventLog,
+    LocalEngine,
+    TrainingCancelRequested,
+    connect,
+    engine_url,
+    names,
+)
+from events import engine as engine_module
+
+
+def test_appended_data_survives_a_restart_in_the_same_data_directory(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path)
+    engine.start()
+    try:
+        appended = EventLog(connect(engine.url)).append(TrainingCancelRequested(correlation_id="r"))
+        pid = engine.pid
+        engine.restart()
+        assert engine.pid != pid
+        [entry] = EventLog(connect(engine.url)).read_range(names.TRAINING_STREAM)
+        assert entry.entry_id == appended.entry_id
+    finally:
+        engine.stop()
+    assert engine.pid is None
+    assert any(path.name.startswith("appendonly") for path in tmp_path.iterdir())
+    engine.stop()  # stopping twice is harmless
+
+
+def test_engine_url_passes_a_given_url_through(tmp_path: Path) -> None:
+    with engine_url("redis://example:1/0", tmp_path) as url:
+        assert url == "redis://example:1/0"
+    assert not list(tmp_path.iterdir())
+
+
+def test_engine_url_starts_and_stops_a_private_engine(tmp_path: Path) -> None:
+    with engine_url(None, tmp_path) as url:
+        assert connect(url).ping()
+    with pytest.raises(redis.ConnectionError):
+        connect(url).ping()
+
+
+def test_no_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(EngineError, match="no valkey-server"):
+        engine_module.engine_binary()
+
+
+def test_redis_server_on_path_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/redis-server")
+    assert engine_module.engine_binary() == Path("/usr/bin/redis-server")
+
+
+def test_an_engine_that_exits_at_once_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "appendonlydir").write_text("a file where a directory must be")
+    engine = LocalEngine(tmp_path)
+    with pytest.raises(EngineError, match="exited early"):
+        engine.start()
+
+
+def test_an_engine_that_never_answers_times_out(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path)
+    with pytest.raises(EngineError, match="did not answer"):
+        engine.start(timeout=0)
+    engine.stop()

@@ -1,0 +1,139 @@
+"""EventLog: append, idempotency (also across processes), ranges and correlation reads."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+import redis
+
+from events import (
+    ArtifactPointer,
+    ArtifactPointerSet,
+    ArtifactUploadFailed,
+    EventLog,
+    TrainingCancelRequested,
+    UploadFailedPayload,
+    connect,
+    names,
+)
+from events.log import LogEntry
+
+
+def cancel(run_id: str = "run-1") -> TrainingCancelRequested:
+    return TrainingCancelRequested(correlation_id=run_id)
+
+
+def test_append_returns_the_entry_and_routes_by_type(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    first = log.append(cancel())
+    pointer = ArtifactPointerSet(
+        correlation_id="run-1",
+        payload={"subject": "run", "pointer": ArtifactPointer(file_id="a" * 64)},
+    )
+    second = log.append(pointer)
+    failed = log.append(
+        ArtifactUploadFailed(
+            correlation_id="run-1",
+            payload=UploadFailedPayload(subject="run", node_id="n", reason="boom"),
+        )
+    )
+    assert (first.stream, failed.stream, second.stream) == names.ALL_STREAMS
+    assert not first.duplicate
+    [entry] = log.read_range(names.POINTER_STREAM)
+    assert entry.entry_id == second.entry_id
+    assert entry.event() == pointer
+
+
+def test_the_same_idempotency_key_appends_once(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    first = log.append(cancel(), idempotency_key="cmd-1")
+    again = log.append(cancel(), idempotency_key="cmd-1")
+    other = log.append(cancel(), idempotency_key="cmd-2")
+    assert again.entry_id == first.entry_id
+    assert again.duplicate
+    assert other.entry_id != first.entry_id
+    assert redis_client.xlen(names.TRAINING_STREAM) == 2
+    assert len(log.read_correlation("run-1")) == 2
+
+
+def _append_many_times(
+    url: str, key: str, times: int, start: multiprocessing.synchronize.Event
+) -> None:
+    log = EventLog(connect(url))
+    start.wait(10)
+    for _ in range(times):
+        log.append(cancel(), idempotency_key=key)
+
+
+def test_concurrent_retries_from_two_processes_append_once(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    workers = [
+        context.Process(target=_append_many_times, args=(redis_url, f"key-{i % 5}", 50, start))
+        for i in range(10)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(30)
+    assert [worker.exitcode for worker in workers] == [0] * 10
+    assert redis_client.xlen(names.TRAINING_STREAM) == 5
+
+
+def test_append_many_is_pipelined_in_order(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    appended = log.append_many([cancel(f"run-{i}") for i in range(5)])
+    assert [a.entry_id for a in appended] == sorted(a.entry_id for a in appended)
+    stored = [entry.event().correlation_id for entry in log.read_range(names.TRAINING_STREAM)]
+    assert stored == [f"run-{i}" for i in range(5)]
+
+
+def test_iter_stream_reads_everything_in_batches(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    log.append_many([cancel(f"run-{i}") for i in range(7)])
+    seen = [
+        entry.event().correlation_id for entry in log.iter_stream(names.TRAINING_STREAM, batch=3)
+    ]
+    assert seen == [f"run-{i}" for i in range(7)]
+    assert list(log.iter_stream(names.UPLOAD_STREAM)) == []
+
+
+def test_read_range_bounds(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    ids = [a.entry_id for a in log.append_many([cancel(str(i)) for i in range(4)])]
+    middle = log.read_range(names.TRAINING_STREAM, ids[1], ids[2])
+    assert [entry.entry_id for entry in middle] == ids[1:3]
+    assert len(log.read_range(names.TRAINING_STREAM, count=1)) == 1
+
+
+def test_read_correlation_spans_streams_in_append_order(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    log.append(cancel("a"))
+    log.append(cancel("b"))
+    log.append(
+        ArtifactPointerSet(
+            correlation_id="a",
+            payload={"subject": "run", "pointer": {"file_id": "f" * 64}},
+        )
+    )
+    history = log.read_correlation("a")
+    assert [entry.event().type for entry in history] == [
+        "training.cancel_requested",
+        "artifact.pointer_set",
+    ]
+    assert log.read_correlation("nobody") == []
+
+
+def test_a_malformed_append_reply_is_refused() -> None:
+    with pytest.raises(TypeError, match="unexpected append reply"):
+        EventLog._appended(names.TRAINING_STREAM, b"oops")
+
+
+def test_log_entry_decodes_lazily() -> None:
+    entry = LogEntry(names.TRAINING_STREAM, "1-0", {b"event": b"{}"})
+    with pytest.raises(ValueError, match="unknown event type"):
+        entry.event()
