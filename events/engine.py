@@ -21,6 +21,9 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 
+PORT_FILE = "engine.port"
+"""Written in the data directory once the engine answers, so other processes find it."""
+
 
 class EngineError(RuntimeError):
     """No engine binary was found, or the engine did not come up."""
@@ -75,6 +78,7 @@ class LocalEngine:
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         self._wait_ready(timeout)
+        (self.data_dir / PORT_FILE).write_text(str(self.port))
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -110,11 +114,34 @@ class LocalEngine:
         self.start()
 
 
+def running_engine(data_dir: Path) -> str | None:
+    """The URL of an engine already serving `data_dir`, if one answers there."""
+    try:
+        port = int((data_dir / PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+    try:
+        return url if client.ping() else None
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+
+
 @contextlib.contextmanager
 def engine_url(url: str | None, data_dir: Path) -> Iterator[str]:
-    """Yield `url` when given; otherwise start a private engine in `data_dir` for the block."""
+    """Yield `url` when given; else the engine serving `data_dir`, started for the block if none.
+
+    Several processes without `REDIS__URL` share one engine per data directory: the first
+    starts it (and stops it when it ends), the others find it through its port file.
+    """
     if url:
         yield url
+        return
+    if found := running_engine(data_dir):
+        yield found
         return
     engine = LocalEngine(data_dir)
     engine.start()

@@ -19,6 +19,7 @@ from events import (
     names,
 )
 from events import engine as engine_module
+from events.engine import running_engine
 
 
 def test_appended_data_survives_a_restart_in_the_same_data_directory(tmp_path: Path) -> None:
@@ -76,3 +77,18 @@ def test_an_engine_that_never_answers_times_out(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match="did not answer"):
         engine.start(timeout=0)
     engine.stop()
+
+
+def test_a_second_process_shares_the_engine_of_a_data_directory(tmp_path: Path) -> None:
+    with engine_url(None, tmp_path) as first, engine_url(None, tmp_path) as second:
+        assert first == second
+        assert connect(second).ping()
+    assert running_engine(tmp_path) is None
+
+
+def test_a_stale_or_broken_port_file_is_ignored(tmp_path: Path) -> None:
+    assert running_engine(tmp_path) is None
+    (tmp_path / "engine.port").write_text("not a port")
+    assert running_engine(tmp_path) is None
+    (tmp_path / "engine.port").write_text(str(engine_module.free_port()))
+    assert running_engine(tmp_path) is None

@@ -1,0 +1,62 @@
+"""JSON-lines logs: one object per line, extras kept, secrets masked."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from trainledger.logs import configure
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    configure("worker", level="DEBUG", secrets=["s3cret", ""], stream=stream)
+    yield stream
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+def test_records_are_json_lines_with_extras(captured: io.StringIO) -> None:
+    logging.getLogger("trainledger.test").info(
+        "artifact uploaded",
+        extra={
+            "event": "artifact_uploaded",
+            "run_id": "r1",
+            "file_id": "f" * 64,
+            "other": object(),
+        },
+    )
+    [line] = captured.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["message"] == "artifact uploaded"
+    assert (record["service"], record["event"], record["run_id"]) == (
+        "worker",
+        "artifact_uploaded",
+        "r1",
+    )
+    assert record["level"] == "info"
+    assert "other" not in record
+    assert "category" not in record
+
+
+def test_secrets_are_masked_and_exceptions_kept(captured: io.StringIO) -> None:
+    try:
+        raise RuntimeError("key s3cret leaked")
+    except RuntimeError:
+        logging.getLogger("x").exception("failed with s3cret")
+    record = json.loads(captured.getvalue())
+    assert "s3cret" not in captured.getvalue()
+    assert record["message"] == "failed with ***"
+    assert "RuntimeError" in record["exception"]
+
+
+def test_noisy_http_loggers_are_quieted(captured: io.StringIO) -> None:
+    logging.getLogger("httpx").info("GET /files")
+    assert captured.getvalue() == ""

@@ -1,0 +1,5 @@
+"""`python -m trainledger` is the `trainledger` command."""
+
+from trainledger.cli import app
+
+app()
