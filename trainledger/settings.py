@@ -40,6 +40,28 @@ class SecuritySettings(BaseModel):
     api_key: str | None = None
 
 
+class ApiSettings(BaseModel):
+    """Where `trainledger api` listens, and its read-your-writes and SSE bounds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    read_your_writes_timeout_s: float = Field(default=5.0, ge=0, le=60)
+    sse_max_s: float = Field(default=300.0, gt=0)
+
+
+class InferenceSettings(BaseModel):
+    """Where `trainledger inference` listens, where it caches artifacts, how many models it keeps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8020, ge=0, le=65535)
+    cache_dir: Path = Path("var/inference")
+    max_models: int = Field(default=4, ge=1, le=64)
+
+
 class Settings(BaseSettings):
     """Every setting of every trainledger process."""
 
@@ -48,3 +70,5 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     app: AppSettings = AppSettings()
     security: SecuritySettings = SecuritySettings()
+    api: ApiSettings = ApiSettings()
+    inference: InferenceSettings = InferenceSettings()

@@ -1,0 +1,48 @@
+"""`trainledger inference`: serve text generation from the runs' artifacts in Data Bank."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from databank import DataBankClient
+from databank.artifacts import ArtifactFetcher
+from events import connect, engine_url
+from inference import Generator, create_app
+from projections import ReadModel
+from trainledger.logs import configure
+from trainledger.settings import Settings
+
+
+def inference(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (default: INFERENCE__HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port (default: INFERENCE__PORT).")
+    ] = None,
+) -> None:
+    """Serve POST /generate: run_id -> pointer -> verified artifact -> text."""
+    settings = Settings()
+    bank_url, bank_key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
+    if not bank_url or not bank_key:
+        typer.echo("inference needs APP__DATA_BANK_API_URL and APP__DATA_BANK_API_KEY", err=True)
+        raise typer.Exit(2)
+    configure("inference", secrets=[bank_key])
+    with (
+        engine_url(settings.redis.url, settings.redis.data_dir) as url,
+        DataBankClient(bank_url, bank_key) as bank,
+    ):
+        app = create_app(
+            ReadModel(connect(url)),
+            ArtifactFetcher(bank, settings.inference.cache_dir),
+            Generator(settings.inference.max_models),
+        )
+        uvicorn.run(
+            app,
+            host=host or settings.inference.host,
+            port=port or settings.inference.port,
+            log_config=None,
+        )

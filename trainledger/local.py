@@ -1,0 +1,95 @@
+"""The whole system on one machine: engine, Data Bank, projector, worker, API, inference.
+
+`local_stack` starts what the settings do not point elsewhere (no `REDIS__URL`: a private
+engine; no `APP__DATA_BANK_API_URL`: a local Data Bank with a fresh key) and every service
+as a child process, each waited for before the next; leaving the block stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from events import engine_url
+from events.engine import free_port
+from trainledger.settings import Settings
+from trainledger.supervisor import ServiceSpec, Supervisor
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where the HTTP services listen."""
+
+    api: int
+    databank: int
+    inference: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports the kernel says are free now (for demos and tests)."""
+        return cls(free_port(), free_port(), free_port())
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Addresses of a running local stack."""
+
+    redis_url: str
+    api_url: str
+    databank_url: str
+    databank_key: str
+    inference_url: str
+    logs: Path
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def local_stack(settings: Settings, root: Path, ports: Ports) -> Iterator[Stack]:
+    """Run every service under `root` (data, artifacts, logs) until the block ends."""
+    with engine_url(settings.redis.url, root / "engine") as redis_url:
+        env = {
+            **os.environ,
+            "REDIS__URL": redis_url,
+            "APP__ARTIFACTS_ROOT": str(root / "artifacts"),
+        }
+        env["INFERENCE__CACHE_DIR"] = str(root / "inference")
+        with Supervisor(root / "logs", env) as supervisor:
+            bank_url, bank_key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
+            if not bank_url or not bank_key:
+                bank_url, bank_key = _url(ports.databank), secrets.token_urlsafe(24)
+                bank_env = {
+                    "DATABANK__DATA_DIR": str(root / "databank"),
+                    "DATABANK__API_UPLOAD_KEYS": bank_key,
+                }
+                supervisor.start(
+                    ServiceSpec(
+                        "databank",
+                        ("databank", "--port", str(ports.databank)),
+                        bank_env,
+                        f"{bank_url}/readyz",
+                    )
+                )
+            supervisor.base_env.update(
+                APP__DATA_BANK_API_URL=bank_url, APP__DATA_BANK_API_KEY=bank_key
+            )
+            supervisor.start(ServiceSpec("projector", ("projector",)))
+            supervisor.start(ServiceSpec("worker", ("worker",)))
+            api, inference = _url(ports.api), _url(ports.inference)
+            supervisor.start(
+                ServiceSpec("api", ("api", "--port", str(ports.api)), ready_url=f"{api}/healthz")
+            )
+            supervisor.start(
+                ServiceSpec(
+                    "inference",
+                    ("inference", "--port", str(ports.inference)),
+                    ready_url=f"{inference}/healthz",
+                )
+            )
+            yield Stack(redis_url, api, bank_url, bank_key, inference, root / "logs")

@@ -1,0 +1,140 @@
+"""`trainledger up` (every service on this machine) and `trainledger demo` (the pipeline, end to end)."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from databank import DataBankClient
+from events import ArtifactPointer
+from inference import GenerateResponse
+from producers import RunAccepted
+from projections import RunStatus
+from trainledger.local import Ports, Stack, local_stack
+from trainledger.settings import Settings
+
+console = Console()
+FINAL = ("completed", "failed", "cancelled")
+
+
+def up(
+    root: Annotated[
+        Path, typer.Option(help="Data, artifacts and logs of the local services.")
+    ] = Path("var"),
+) -> None:
+    """Run engine, Data Bank, projector, worker, API and inference here until Ctrl-C."""
+    settings = Settings()
+    ports = Ports(settings.api.port, 8010, settings.inference.port)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    with local_stack(settings, root, ports) as stack:
+        show(stack)
+        while not stopping.wait(1.0):
+            pass
+    console.print("stopped")
+
+
+def show(stack: Stack) -> None:
+    """Print where each service answers."""
+    table = Table("service", "address")
+    for name, address in (
+        ("write/read API", stack.api_url),
+        ("Data Bank", stack.databank_url),
+        ("inference", stack.inference_url),
+        ("engine", stack.redis_url),
+        ("logs", str(stack.logs)),
+    ):
+        table.add_row(name, address)
+    console.print(table)
+
+
+def demo(
+    steps: Annotated[int, typer.Option(min=1, help="Training steps of the demo model.")] = 60,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 600.0,
+) -> None:
+    """Upload a corpus, train a tiny model through the log, fetch it by pointer, generate."""
+    with (
+        tempfile.TemporaryDirectory(prefix="trainledger-demo-") as root,
+        local_stack(Settings(), Path(root), Ports.free()) as stack,
+    ):
+        show(stack)
+        run_id = train(stack, steps)
+        status = wait_for(stack, run_id, timeout)
+        if status.status != "completed":
+            console.print(f"[red]run {run_id} ended {status.status}: {status.message}[/red]")
+            raise typer.Exit(1)
+        pointer, text = use(stack, run_id)
+    console.print(f"run {run_id} completed; artifact in Data Bank: {pointer.file_id}")
+    if status.metrics is not None:
+        console.print(
+            f"validation loss {status.metrics.val_loss}, perplexity {status.metrics.perplexity}"
+        )
+    console.print(f"generated: {text!r}")
+
+
+def train(stack: Stack, steps: int) -> str:
+    """Upload the embedded corpus to Data Bank and ask the API for a tiny run on it."""
+    corpus = resources.files("trainledger").joinpath("demo_corpus.txt").read_bytes()
+    with DataBankClient(stack.databank_url, stack.databank_key) as bank:
+        corpus_id = bank.upload(
+            lambda: [corpus], filename="demo_corpus.txt", content_type="text/plain"
+        ).file_id
+    console.print(f"corpus uploaded: {corpus_id}")
+    body = {
+        "corpus_file_id": corpus_id,
+        "tokenizer": {"vocab_size": 512},
+        "model": {"size": "tiny"},
+        "training": {"max_steps": steps, "batch_size": 8, "sequence_length": 64, "seed": 0},
+    }
+    answer = httpx.post(f"{stack.api_url}/runs/train", json=body, timeout=30)
+    answer.raise_for_status()
+    accepted = RunAccepted.model_validate_json(answer.content)
+    console.print(f"run requested: {accepted.run_id} (entry {accepted.entry_id})")
+    return accepted.run_id
+
+
+def wait_for(stack: Stack, run_id: str, timeout: float) -> RunStatus:
+    """Poll the read API until the run ends (or `timeout` passes), printing status changes."""
+    deadline, last = time.monotonic() + timeout, ""
+    while True:
+        answer = httpx.get(f"{stack.api_url}/runs/{run_id}", timeout=30)
+        if answer.status_code == 200:
+            status = RunStatus.model_validate_json(answer.content)
+            if status.status != last:
+                console.print(f"  {status.status}")
+                last = status.status
+            if status.status in FINAL:
+                return status
+        if time.monotonic() > deadline:
+            console.print(
+                f"[red]run {run_id} did not finish in {timeout}s; logs in {stack.logs}[/red]"
+            )
+            raise typer.Exit(1)
+        time.sleep(0.5)
+
+
+def use(stack: Stack, run_id: str) -> tuple[ArtifactPointer, str]:
+    """Resolve the pointer through the API and generate through the inference service."""
+    pointer = ArtifactPointer.model_validate_json(
+        httpx.get(f"{stack.api_url}/runs/{run_id}/artifact", timeout=30).content
+    )
+    body = {"run_id": run_id, "prompt": "The river", "max_new_tokens": 24}
+    answer = httpx.post(f"{stack.inference_url}/generate", json=body, timeout=120)
+    answer.raise_for_status()
+    return pointer, GenerateResponse.model_validate_json(answer.content).text
