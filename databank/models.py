@@ -1,0 +1,42 @@
+"""What crosses the wire, as pydantic models: file metadata, HEAD answers, error bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from databank.ids import FileId
+
+
+class FileInfo(BaseModel):
+    """The answer to `POST /files` and `GET /files/{id}/info`; also the server's metadata record."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    file_id: FileId
+    size: int = Field(ge=0)
+    sha256: str
+    content_type: str
+    created_at: datetime
+
+
+class FileHead(BaseModel):
+    """What `HEAD /files/{id}` says; `etag` without quotes (the deployed service sends none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_id: FileId
+    size: int = Field(ge=0)
+    content_type: str
+    etag: str | None
+
+
+class ErrorBody(BaseModel):
+    """The protocol's error JSON; `request_id` may be null on the deployed service."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str
+    message: str = ""
+    request_id: str | None = None
