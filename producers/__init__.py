@@ -1,0 +1,17 @@
+"""The write API: commands become events; reads go through `projections` queries."""
+
+from producers.app import create_app
+from producers.commands import CancelAccepted, Commands, RunAccepted, TokenizerAccepted
+from producers.config import ApiConfig
+from producers.errors import ApiError, ErrorBody
+
+__all__ = [
+    "ApiConfig",
+    "ApiError",
+    "CancelAccepted",
+    "Commands",
+    "ErrorBody",
+    "RunAccepted",
+    "TokenizerAccepted",
+    "create_app",
+]

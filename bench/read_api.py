@@ -1,0 +1,238 @@
+"""Read API throughput: `GET /runs/{id}/artifact` against a bare constant FastAPI endpoint.
+
+Both servers run on uvicorn with the same settings (uvloop, httptools, one process, no access
+log), on loopback, one after the other, each in its own process. The load comes from another
+process: a small asyncio HTTP/1.1 keep-alive client (lighter than an HTTP library, so the
+server, not the client, is the bottleneck), bounded in requests and seconds. Prints
+requests/s, p50/p99 latency and server CPU per request of each, and the throughput ratio
+(target >= 0.7). The engine is a private one (`LocalEngine`), never a system Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import uvicorn
+from fastapi import FastAPI, Response
+
+from events import (
+    ArtifactPointer,
+    ArtifactPointerSet,
+    EventLog,
+    LocalEngine,
+    PointerSetPayload,
+    TrainingRequested,
+    TrainingSpec,
+    connect,
+)
+from events.engine import free_port
+from producers import ApiConfig, create_app
+from projections import rebuild
+
+FILE_ID = "ab" * 32
+RUN_ID = "bench-run"
+CONSTANT = ArtifactPointer(file_id=FILE_ID).model_dump_json().encode()
+
+
+def bare_app() -> FastAPI:
+    """The baseline: a FastAPI endpoint that returns a constant, pre-serialized."""
+    app = FastAPI()
+
+    @app.get("/runs/{run_id}/artifact")
+    async def constant(run_id: str) -> Response:
+        return Response(CONSTANT, media_type="application/json")
+
+    return app
+
+
+def serve(kind: str, port: int, redis_url: str) -> None:
+    """Run one server in this process (the bench starts it as a child)."""
+    app = bare_app() if kind == "bare" else create_app(ApiConfig(redis_url=redis_url))
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+# -- the load generator (a separate process) -----------------------------------------------
+
+
+async def _connection(
+    port: int, request: bytes, deadline: float, budget: list[int], latencies: list[float]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while budget[0] > 0 and time.perf_counter() < deadline:
+            budget[0] -= 1
+            began = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"unexpected response {head[:40]!r}")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - began)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, concurrency: int, requests: int, seconds: float) -> dict[str, float]:
+    request = (f"GET /runs/{RUN_ID}/artifact HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").encode()
+    latencies: list[float] = []
+    budget = [requests]
+    began = time.perf_counter()
+    deadline = began + seconds
+    await asyncio.gather(
+        *(_connection(port, request, deadline, budget, latencies) for _ in range(concurrency))
+    )
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def load(port: int, concurrency: int, requests: int, seconds: float) -> None:
+    """Run the load generator in this process and print its result as JSON."""
+    print(json.dumps(asyncio.run(_load(port, concurrency, requests, seconds))))
+
+
+# -- the driver -------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One measured phase."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_request: float
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/runs/{RUN_ID}/artifact").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server on {port} did not answer")
+
+
+def measure(kind: str, redis_url: str, args: argparse.Namespace) -> Result:
+    """Start one server, warm it up, load it from another process, stop it by PID."""
+    port = free_port()
+    me = [sys.executable, __file__]
+    server = subprocess.Popen([*me, "--serve", kind, "--port", str(port), "--redis", redis_url])
+    try:
+        _wait_ready(port, server)
+        loader = [*me, "--load", str(port), "--concurrency", str(args.concurrency)]
+        warm = [*loader, "--requests", str(args.requests // 10), "--seconds", "5"]
+        subprocess.run(warm, check=True, capture_output=True)
+        cpu = psutil.Process(server.pid).cpu_times()
+        run = [*loader, "--requests", str(args.requests), "--seconds", str(args.seconds)]
+        out = subprocess.run(run, check=True, capture_output=True, text=True).stdout
+        after = psutil.Process(server.pid).cpu_times()
+    finally:
+        server.terminate()
+        server.wait(10)
+    figures = json.loads(out)
+    spent = (after.user + after.system) - (cpu.user + cpu.system)
+    return Result(
+        figures["rps"], figures["p50_ms"], figures["p99_ms"], spent / figures["requests"] * 1e6
+    )
+
+
+def seed(redis_url: str) -> None:
+    """One run with a pointer, materialized by a rebuild (the projector's own code path)."""
+    client = connect(redis_url)
+    EventLog(client).append_many(
+        [
+            TrainingRequested(correlation_id=RUN_ID, payload=TrainingSpec(corpus_file_id=FILE_ID)),
+            ArtifactPointerSet(
+                correlation_id=RUN_ID,
+                payload=PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id=FILE_ID)),
+            ),
+        ]
+    )
+    rebuild(client)
+    client.close()
+
+
+def main() -> None:
+    """Measure bare and app `--rounds` times, alternating; report each one's best round."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", choices=["bare", "app"])
+    parser.add_argument("--load", type=int, metavar="PORT")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--redis", default="")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.redis)
+        return
+    if args.load:
+        load(args.load, args.concurrency, args.requests, args.seconds)
+        return
+    with tempfile.TemporaryDirectory() as data:
+        engine = LocalEngine(Path(data))
+        engine.start()
+        try:
+            seed(engine.url)
+            rounds = [
+                (kind, measure(kind, engine.url, args))
+                for _ in range(args.rounds)
+                for kind in ("bare", "app")
+            ]
+        finally:
+            engine.stop()
+    best = {
+        kind: max((r for k, r in rounds if k == kind), key=lambda r: r.rps)
+        for kind in ("bare", "app")
+    }
+    for kind, result in rounds:
+        print(
+            f"{kind:4} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+            f"p99 {result.p99_ms:6.2f} ms  server cpu {result.cpu_us_per_request:5.0f} us/req"
+        )
+    ratio = best["app"].rps / best["bare"].rps
+    print(
+        f"GET /runs/{{id}}/artifact: {best['app'].rps:.0f} req/s vs bare {best['bare'].rps:.0f} "
+        f"req/s (best of {args.rounds}, concurrency {args.concurrency}): "
+        f"ratio {ratio:.2f} (target >= 0.7)"
+    )
+
+
+if __name__ == "__main__":
+    main()

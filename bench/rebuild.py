@@ -1,0 +1,159 @@
+"""Rebuild throughput and memory: replay N events into an empty read model vs raw XRANGE.
+
+Setup (not measured): a private engine (`LocalEngine`), N events appended in batches with
+`EventLog.append_many`, as whole run lifecycles (requested, started, completed, uploaded,
+pointer set). Then, in the same run: raw `XRANGE` reading of the same streams (the
+baseline), `rebuild` (replay, decode, project, reconcile and write the whole read model into
+an empty one) in a child process so its peak RSS (`ru_maxrss`) is its own, and raw `XRANGE`
+again: the baseline is the mean of the two, so a change in machine load during the run
+weighs on both sides. Prints events/s of each, the ratio (target >= 0.3) and the rebuild's
+peak memory (target < 1 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+from events import (
+    ArtifactPointer,
+    ArtifactPointerSet,
+    ArtifactUploaded,
+    ArtifactUploadedPayload,
+    Event,
+    EventLog,
+    LocalEngine,
+    NodePayload,
+    PointerSetPayload,
+    TrainingCompleted,
+    TrainingCompletedPayload,
+    TrainingMetrics,
+    TrainingRequested,
+    TrainingSpec,
+    TrainingStarted,
+    connect,
+    names,
+)
+from projections import rebuild
+
+BATCH = 1000
+FILE_ID = "cd" * 32
+
+
+def lifecycle(run_id: str) -> list[Event]:
+    """The five events of one successful run."""
+    metrics = TrainingMetrics(
+        steps=100, tokens=51200, seconds=12.5, tokens_per_second=4096.0, train_loss=3.2
+    )
+    uploaded = ArtifactUploadedPayload(
+        subject="run", node_id="node-1", file_id=FILE_ID, size=1 << 20, sha256=FILE_ID, seconds=1
+    )
+    pointer = PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id=FILE_ID))
+    return [
+        TrainingRequested(correlation_id=run_id, payload=TrainingSpec(corpus_file_id=FILE_ID)),
+        TrainingStarted(correlation_id=run_id, payload=NodePayload(node_id="node-1")),
+        TrainingCompleted(
+            correlation_id=run_id,
+            payload=TrainingCompletedPayload(node_id="node-1", metrics=metrics),
+        ),
+        ArtifactUploaded(correlation_id=run_id, payload=uploaded),
+        ArtifactPointerSet(correlation_id=run_id, payload=pointer),
+    ]
+
+
+def append(client: redis.Redis, count: int) -> None:
+    """Append `count` events (whole lifecycles, then a partial one) in batches."""
+    log = EventLog(client)
+    pending: list[Event] = []
+    while count > 0:
+        events = lifecycle(uuid.uuid4().hex)[:count]
+        count -= len(events)
+        pending.extend(events)
+        if len(pending) >= BATCH or count == 0:
+            log.append_many(pending)
+            pending = []
+
+
+def raw_xrange(client: redis.Redis) -> int:
+    """Read every entry of every stream with bare XRANGE; returns how many."""
+    read = 0
+    for stream in names.ALL_STREAMS:
+        start = "-"
+        while rows := client.xrange(stream, start, "+", 2000):
+            read += len(rows)
+            last = rows[-1][0]
+            start = "(" + (last.decode() if isinstance(last, bytes) else str(last))
+    return read
+
+
+def timed_xrange(client: redis.Redis) -> tuple[float, int]:
+    """Seconds and entries of one raw XRANGE pass."""
+    began = time.perf_counter()
+    read = raw_xrange(client)
+    return time.perf_counter() - began, read
+
+
+def child(url: str) -> None:
+    """Run one rebuild here and print its figures (this process's peak RSS is its own)."""
+    client = connect(url)
+    began = time.perf_counter()
+    report = rebuild(client)
+    seconds = time.perf_counter() - began
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    missing = len(report.drift.missing)
+    print(json.dumps({"events": report.events, "seconds": seconds, "peak_kib": peak_kib,
+                      "written": missing}))  # fmt: skip
+
+
+def main() -> None:
+    """Set up, measure raw XRANGE, then rebuild in a child process; print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--child", metavar="URL")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    with tempfile.TemporaryDirectory() as data:
+        engine = LocalEngine(Path(data))
+        engine.start()
+        try:
+            client = connect(engine.url)
+            began = time.perf_counter()
+            append(client, args.events)
+            print(f"setup: appended {args.events} events in {time.perf_counter() - began:.1f} s")
+            before, read = timed_xrange(client)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", engine.url],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            after, _ = timed_xrange(client)
+        finally:
+            engine.stop()
+    figures = json.loads(out)
+    raw_s = (before + after) / 2
+    raw_rate, rebuild_rate = read / raw_s, figures["events"] / figures["seconds"]
+    peak_mib = figures["peak_kib"] / 1024
+    print(f"raw XRANGE: {read} entries in {before:.1f} s before, {after:.1f} s after the rebuild")
+    print(f"raw XRANGE: mean {raw_s:.1f} s = {raw_rate:,.0f} entries/s")
+    print(
+        f"rebuild:    {figures['events']} events in {figures['seconds']:.1f} s = "
+        f"{rebuild_rate:,.0f} events/s ({figures['written']} keys written)"
+    )
+    print(f"ratio {rebuild_rate / raw_rate:.2f} (target >= 0.3)")
+    print(f"rebuild peak memory {peak_mib:.0f} MiB (target < 1024 MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The API application: the routers, the error shape, the request context, the lifespan."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from producers import commands, errors, health, logs, reads
+from producers.config import ApiConfig
+from producers.context import RequestContext
+from producers.services import Services
+
+DESCRIPTION = """
+Commands become events on the log (202 with the entry id); reads come from the projector's
+read model. Pass a write's `entry_id` as `min_position` to a GET to read your own write.
+Errors are always JSON: `{"code", "message", "request_id"}`.
+"""
+
+
+def create_app(config: ApiConfig) -> FastAPI:
+    """Build the API; its connections open when the app starts and close when it stops."""
+    services = Services(config)
+    app = FastAPI(
+        title="trainledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=services.lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(RequestContext, metrics=services.metrics)
+    app.include_router(reads.router(services))  # first: routes match in order, reads are hot
+    app.include_router(commands.router(services))
+    app.include_router(logs.router(services))
+    app.include_router(health.router(services))
+    return app

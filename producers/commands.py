@@ -1,0 +1,215 @@
+"""The write side: each command becomes one event appended to `stream:training`.
+
+Idempotency: an `Idempotency-Key` is scoped to its command (and, for a cancel, its run), then
+handed to `EventLog.append`, which records the first entry under it atomically with the
+append. A retry is answered from that first entry, before any state check, so it gets the
+first answer even if the run has moved on since.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from typing import Annotated
+
+import redis
+from fastapi import APIRouter, Depends, Header, Path, Security
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict
+
+from events import (
+    CancelRequestedPayload,
+    DecodeError,
+    Event,
+    EventLog,
+    TokenizerRequested,
+    TokenizerSpec,
+    TrainingCancelRequested,
+    TrainingRequested,
+    TrainingSpec,
+    names,
+)
+from producers.errors import (
+    ConflictError,
+    ErrorBody,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+)
+from producers.services import Services
+from projections import MemoryModel, derive, project
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""Run and tokenizer ids in paths: the `RunId` rule, so an id can never reach another key."""
+
+FINISHED = frozenset({"trained", "uploading", "completed", "failed", "cancelled"})
+"""Statuses after which there is no training left to cancel."""
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retries with the same key get the first answer and append nothing.",
+    ),
+]
+RunPath = Annotated[str, Path(pattern=ID_PATTERN)]
+ApiKey = Annotated[str | None, Security(APIKeyHeader(name="X-API-Key", auto_error=False))]
+"""Module level: FastAPI resolves (postponed) annotations from the module's globals."""
+
+
+class _Accepted(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entry_id: str
+    """The `stream:training` entry: pass it as `min_position` to read your write."""
+
+
+class RunAccepted(_Accepted):
+    """A training run was requested."""
+
+    run_id: str
+
+
+class TokenizerAccepted(_Accepted):
+    """A tokenizer was requested."""
+
+    tokenizer_id: str
+
+
+class CancelAccepted(_Accepted):
+    """A cancellation was requested."""
+
+    run_id: str
+
+
+class Commands:
+    """Turn commands into events (synchronous: FastAPI runs these in its threadpool)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.log = EventLog(client)
+
+    def _append(self, event: Event, key: str | None) -> tuple[str, str]:
+        """Append; returns (correlation id, entry id) of the first entry under `key`."""
+        appended = self.log.append(event, idempotency_key=key)
+        if not appended.duplicate:
+            return event.correlation_id, appended.entry_id
+        return self._first(appended.stream, appended.entry_id)
+
+    def _first(self, stream: str, entry_id: str) -> tuple[str, str]:
+        first = self.log.read_range(stream, entry_id, entry_id)[0].event()
+        return first.correlation_id, entry_id
+
+    def _seen(self, key: str | None) -> tuple[str, str] | None:
+        """The first answer under `key`, if a command with it was appended before."""
+        if key is None:
+            return None
+        recorded = self.client.get(names.idempotency_key(key))
+        if recorded is None:
+            return None
+        entry_id = recorded if isinstance(recorded, str) else recorded.decode()
+        return self._first(names.TRAINING_STREAM, entry_id)
+
+    def train(self, spec: TrainingSpec, key: str | None) -> RunAccepted:
+        """Request a training run under a fresh run id."""
+        event = TrainingRequested(correlation_id=uuid.uuid4().hex, payload=spec)
+        run_id, entry_id = self._append(event, _scoped("runs.train", key))
+        return RunAccepted(run_id=run_id, entry_id=entry_id)
+
+    def train_tokenizer(self, spec: TokenizerSpec, key: str | None) -> TokenizerAccepted:
+        """Request a tokenizer under a fresh tokenizer id."""
+        event = TokenizerRequested(correlation_id=uuid.uuid4().hex, payload=spec)
+        tokenizer_id, entry_id = self._append(event, _scoped("tokenizers.train", key))
+        return TokenizerAccepted(tokenizer_id=tokenizer_id, entry_id=entry_id)
+
+    def cancel(
+        self, run_id: str, request: CancelRequestedPayload, key: str | None
+    ) -> CancelAccepted:
+        """Request that a run stop: 404 for an unknown run, 409 once training is over."""
+        scoped = _scoped(f"runs.cancel:{run_id}", key)
+        seen = self._seen(scoped)
+        if seen is None:
+            status = self.status(run_id)
+            if status is None:
+                raise NotFoundError(f"no run {run_id}")
+            if status in FINISHED:
+                raise ConflictError(f"run {run_id} is already {status}")
+            event = TrainingCancelRequested(correlation_id=run_id, payload=request)
+            seen = self._append(event, scoped)
+        return CancelAccepted(run_id=seen[0], entry_id=seen[1])
+
+    def status(self, run_id: str) -> str | None:
+        """A run's status folded from its history in the log: no projector lag, same rules."""
+        model = MemoryModel()
+        for entry in self.log.read_correlation(run_id):
+            try:
+                model.apply(project(entry.event()))
+            except DecodeError:
+                continue
+        record = model.get("run", run_id)
+        if record is None or "requested" not in record.slots:
+            return None
+        return derive("run", record.fields("run"))["status"]
+
+
+def _scoped(command: str, key: str | None) -> str | None:
+    return None if key is None else f"{command}:{key}"
+
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "API key required"},
+    403: {"model": ErrorBody, "description": "wrong API key"},
+    422: {"model": ErrorBody, "description": "invalid request"},
+}
+
+
+def router(services: Services) -> APIRouter:
+    """The write endpoints; they require `X-API-Key` when the API has one configured."""
+    expected = services.config.api_key
+
+    def authorize(given: ApiKey) -> None:
+        if expected is None:
+            return
+        if given is None:
+            raise UnauthorizedError("this API requires an X-API-Key header")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ForbiddenError("the X-API-Key is not valid")
+
+    api = APIRouter(dependencies=[Depends(authorize)], responses=_ERRORS)
+
+    def commands() -> Commands:
+        return Commands(services.client)
+
+    @api.post("/runs/train", status_code=202, tags=["commands"])
+    def train(spec: TrainingSpec, idempotency_key: IdempotencyKey = None) -> RunAccepted:
+        """Request a training run; the corpus must already be in Data Bank."""
+        return commands().train(spec, idempotency_key)
+
+    @api.post("/tokenizers/train", status_code=202, tags=["commands"])
+    def train_tokenizer(
+        spec: TokenizerSpec, idempotency_key: IdempotencyKey = None
+    ) -> TokenizerAccepted:
+        """Request a tokenizer trained on its own."""
+        return commands().train_tokenizer(spec, idempotency_key)
+
+    @api.post(
+        "/runs/{run_id}/cancel",
+        status_code=202,
+        tags=["commands"],
+        responses={
+            404: {"model": ErrorBody, "description": "no such run"},
+            409: {"model": ErrorBody, "description": "training is already over"},
+        },
+    )
+    def cancel(
+        run_id: RunPath,
+        request: CancelRequestedPayload | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CancelAccepted:
+        """Ask a run to stop between steps."""
+        return commands().cancel(run_id, request or CancelRequestedPayload(), idempotency_key)
+
+    return api

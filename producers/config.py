@@ -1,0 +1,22 @@
+"""What the API needs to run, handed in by the composition root (it reads no environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The API's settings.
+
+    `read_your_writes_timeout_s` bounds how long a GET with `min_position` waits for the
+    projector; `sse_max_s` bounds one Server-Sent Events response (clients reconnect with
+    `Last-Event-ID`), `sse_block_ms` how long one read of the log stream blocks.
+    """
+
+    redis_url: str
+    api_key: str | None = None
+    read_your_writes_timeout_s: float = 5.0
+    read_your_writes_poll_s: float = 0.01
+    sse_max_s: float = 300.0
+    sse_block_ms: int = 1000

@@ -1,0 +1,155 @@
+"""Read endpoints: read-model queries, read-your-writes, history, log lines as SSE."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from events import EventLog, names
+from projections import Projector
+from projections.replies import text
+from tests.producers.conftest import MakeApi
+from tests.projections.factories import FILE_A, Clock, completed_run, run_events, tokenizer_events
+from tests.projections.helpers import FAST, drain
+
+
+@pytest.fixture
+def projected(api: TestClient, redis_client: redis.Redis) -> TestClient:
+    """r0 completed, r1 requested, t0 completed with a pointer."""
+    clock = Clock()
+    make = tokenizer_events("t0", clock)
+    events = [
+        *completed_run("r0", clock),
+        run_events("r1", clock)["training.requested"](),
+        make["tokenizer.requested"](),
+        make["tokenizer.completed"](),
+        make["artifact.pointer_set"](),
+    ]
+    EventLog(redis_client).append_many(events)
+    drain(Projector(redis_client, config=FAST))
+    return api
+
+
+@pytest.fixture
+def live_projector(redis_client: redis.Redis) -> Iterator[Projector]:
+    projector = Projector(redis_client, config=FAST)
+    projector.consumer.ensure_groups()
+    thread = threading.Thread(target=projector.run)
+    thread.start()
+    yield projector
+    projector.stop()
+    thread.join(10)
+
+
+def test_artifacts(projected: TestClient) -> None:
+    run = projected.get("/runs/r0/artifact")
+    assert run.status_code == 200
+    assert run.json() == {"storage": "data-bank", "file_id": FILE_A}
+    assert run.headers["content-type"] == "application/json"
+    assert projected.get("/tokenizers/t0/artifact").json()["file_id"] == FILE_A
+    none = projected.get("/runs/r1/artifact")
+    assert (none.status_code, none.json()["code"]) == (404, "not_found")
+    assert projected.get("/tokenizers/t9/artifact").status_code == 404
+
+
+def test_artifact_parameters_are_validated(projected: TestClient) -> None:
+    bad_id = projected.get("/runs/-bad/artifact")
+    assert (bad_id.status_code, bad_id.json()["code"]) == (422, "validation_error")
+    assert "path.run_id" in bad_id.json()["message"]
+    bad_position = projected.get("/tokenizers/t0/artifact", params={"min_position": "x"})
+    assert bad_position.status_code == 422
+    assert "min_position" in bad_position.json()["message"]
+    ignored = projected.get("/runs/r0/artifact", params={"other": "1"})
+    assert ignored.status_code == 200
+
+
+def test_status_records(projected: TestClient) -> None:
+    run = projected.get("/runs/r0").json()
+    assert (run["status"], run["node"], run["artifact"]["file_id"]) == ("completed", "n1", FILE_A)
+    assert run["metrics"]["tokens"] == 300
+    assert projected.get("/runs/r1").json()["status"] == "queued"
+    assert projected.get("/runs/zz").status_code == 404
+    tokenizer = projected.get("/tokenizers/t0").json()
+    assert (tokenizer["status"], tokenizer["vocab_size"]) == ("completed", 512)
+    assert projected.get("/tokenizers/zz").status_code == 404
+
+
+def test_runs_are_paged_newest_first(projected: TestClient) -> None:
+    page = projected.get("/runs", params={"limit": 1}).json()
+    assert [r["run_id"] for r in page["items"]] == ["r1"]
+    assert (page["total"], page["next_offset"]) == (2, 1)
+    assert projected.get("/runs", params={"offset": 1}).json()["next_offset"] is None
+    assert projected.get("/runs", params={"limit": 0}).status_code == 422
+
+
+def test_read_your_writes(api: TestClient, live_projector: Projector) -> None:
+    accepted = api.post("/runs/train", json={"corpus_file_id": FILE_A}).json()
+    run_id, entry_id = accepted["run_id"], accepted["entry_id"]
+    response = api.get(f"/runs/{run_id}", params={"min_position": entry_id})
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    listed = api.get("/runs", params={"min_position": entry_id}).json()
+    assert [r["run_id"] for r in listed["items"]] == [run_id]
+
+
+def test_a_projector_that_lags_gives_504(make_api: MakeApi) -> None:
+    api = make_api(timeout_s=0.05)
+    accepted = api.post("/runs/train", json={"corpus_file_id": FILE_A}).json()
+    response = api.get(f"/runs/{accepted['run_id']}/artifact",
+                       params={"min_position": accepted["entry_id"]})  # fmt: skip
+    assert (response.status_code, response.json()["code"]) == (504, "read_model_behind")
+
+
+def test_a_position_not_in_the_log_is_rejected(api: TestClient) -> None:
+    assert api.get("/runs", params={"min_position": "1-0"}).status_code == 422
+    entry_id = api.post("/runs/train", json={"corpus_file_id": FILE_A}).json()["entry_id"]
+    millis = int(entry_id.split("-")[0]) + 10_000
+    beyond = api.get("/tokenizers/t0", params={"min_position": f"{millis}-0"})
+    assert (beyond.status_code, beyond.json()["code"]) == (422, "invalid_request")
+    assert api.get("/runs", params={"min_position": "bogus"}).status_code == 422
+
+
+def test_history_comes_from_the_log(projected: TestClient, redis_client: redis.Redis) -> None:
+    garbage = text(redis_client.xadd(names.UPLOAD_STREAM, {b"event": b"{}"}))
+    redis_client.rpush(names.correlation_key("r0"), f"{names.UPLOAD_STREAM} {garbage}")
+    body = projected.get("/runs/r0/events").json()
+    types = [entry["event"]["type"] for entry in body["entries"] if entry["event"]]
+    assert types == [
+        "training.requested",
+        "training.started",
+        "training.completed",
+        "artifact.uploaded",
+        "artifact.pointer_set",
+    ]
+    assert body["entries"][-1]["error"] == "unknown event type None"
+    assert projected.get("/runs/nobody/events").status_code == 404
+
+
+def test_log_lines_as_server_sent_events(api: TestClient, redis_client: redis.Redis) -> None:
+    stream = names.run_logs_stream("r1")
+    first = text(redis_client.xadd(stream, {"line": "step 1 loss 3.2"}))
+    second = text(redis_client.xadd(stream, {"line": "step 2 loss 2.9"}))
+    response = api.get("/runs/r1/logs", params={"follow": "false"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text == (
+        f'id: {first}\ndata: {{"line": "step 1 loss 3.2"}}\n\n'
+        f'id: {second}\ndata: {{"line": "step 2 loss 2.9"}}\n\n'
+    )
+    resumed = api.get("/runs/r1/logs", params={"follow": "false"}, headers={"Last-Event-ID": first})
+    assert resumed.text.startswith(f"id: {second}\n")
+    assert api.get("/runs/r1/logs", headers={"Last-Event-ID": "nope"}).status_code == 422
+
+
+def test_following_log_lines_ends_at_the_bound(
+    make_api: MakeApi, redis_client: redis.Redis
+) -> None:
+    api = make_api(sse_max_s=0.3)
+    entry = text(redis_client.xadd(names.run_logs_stream("r2"), {"line": "started"}))
+    response = api.get("/runs/r2/logs")
+    assert response.text.startswith(f"id: {entry}\n")
+    assert ": waiting\n\n" in response.text

@@ -1,0 +1,149 @@
+"""Events for projection tests: one builder per type, with a chosen time and event id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from events import (
+    ArtifactPointer,
+    ArtifactPointerRevoked,
+    ArtifactPointerSet,
+    ArtifactUploaded,
+    ArtifactUploadedPayload,
+    ArtifactUploadFailed,
+    CancelRequestedPayload,
+    Event,
+    FailurePayload,
+    NodePayload,
+    PointerRevokedPayload,
+    PointerSetPayload,
+    Subject,
+    TokenizerCompleted,
+    TokenizerCompletedPayload,
+    TokenizerFailed,
+    TokenizerRequested,
+    TokenizerSpec,
+    TrainingCancelled,
+    TrainingCancelRequested,
+    TrainingCompleted,
+    TrainingCompletedPayload,
+    TrainingFailed,
+    TrainingMetrics,
+    TrainingRequested,
+    TrainingSpec,
+    TrainingStarted,
+    UploadFailedPayload,
+)
+
+FILE_A = "a" * 64
+FILE_B = "b" * 64
+START = datetime(2030, 1, 1, tzinfo=UTC)
+METRICS = TrainingMetrics(steps=3, tokens=300, seconds=1.5, tokens_per_second=200.0)
+
+
+def at(seconds: float) -> datetime:
+    """A moment `seconds` after a fixed start."""
+    return START + timedelta(seconds=seconds)
+
+
+class Clock:
+    """Hands out event ids and times: each event gets the next second unless told."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def stamp(self, t: float | None) -> tuple[str, datetime]:
+        self.count += 1
+        return f"e{self.count:04d}", at(self.count if t is None else t)
+
+
+def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., Event]]:
+    """Builders of every run event for `run`, keyed by event type."""
+    c = clock or Clock()
+
+    def common(t: float | None) -> dict[str, object]:
+        event_id, when = c.stamp(t)
+        return {"event_id": event_id, "occurred_at": when, "correlation_id": run}
+
+    return {
+        "training.requested": lambda t=None: TrainingRequested(
+            **common(t), payload=TrainingSpec(corpus_file_id=FILE_A)
+        ),
+        "training.started": lambda t=None, node="n1": TrainingStarted(
+            **common(t), payload=NodePayload(node_id=node)
+        ),
+        "training.completed": lambda t=None, node="n1": TrainingCompleted(
+            **common(t), payload=TrainingCompletedPayload(node_id=node, metrics=METRICS)
+        ),
+        "training.failed": lambda t=None: TrainingFailed(
+            **common(t), payload=FailurePayload(message="out of memory", error_code="oom")
+        ),
+        "training.cancel_requested": lambda t=None, reason="no longer needed": (
+            TrainingCancelRequested(**common(t), payload=CancelRequestedPayload(reason=reason))
+        ),
+        "training.cancelled": lambda t=None: TrainingCancelled(
+            **common(t), payload=NodePayload(node_id="n1")
+        ),
+        **artifact_events("run", common),
+    }
+
+
+def tokenizer_events(tokenizer: str, clock: Clock | None = None) -> dict[str, Callable[..., Event]]:
+    """Builders of every tokenizer event for `tokenizer`, keyed by event type."""
+    c = clock or Clock()
+
+    def common(t: float | None) -> dict[str, object]:
+        event_id, when = c.stamp(t)
+        return {"event_id": event_id, "occurred_at": when, "correlation_id": tokenizer}
+
+    return {
+        "tokenizer.requested": lambda t=None: TokenizerRequested(
+            **common(t), payload=TokenizerSpec(corpus_file_id=FILE_A)
+        ),
+        "tokenizer.completed": lambda t=None: TokenizerCompleted(
+            **common(t), payload=TokenizerCompletedPayload(node_id="n2", vocab_size=512)
+        ),
+        "tokenizer.failed": lambda t=None: TokenizerFailed(
+            **common(t), payload=FailurePayload(message="corpus too small")
+        ),
+        **artifact_events("tokenizer", common),
+    }
+
+
+def artifact_events(
+    subject: Subject, common: Callable[[float | None], dict[str, object]]
+) -> dict[str, Callable[..., Event]]:
+    """Builders of the upload and pointer events of a run or a tokenizer."""
+    uploaded = ArtifactUploadedPayload(
+        subject=subject, node_id="n1", file_id=FILE_A, size=10, sha256=FILE_A, seconds=0.5
+    )
+    return {
+        "artifact.uploaded": lambda t=None: ArtifactUploaded(**common(t), payload=uploaded),
+        "artifact.upload_failed": lambda t=None: ArtifactUploadFailed(
+            **common(t),
+            payload=UploadFailedPayload(subject=subject, node_id="n1", reason="disk full"),
+        ),
+        "artifact.pointer_set": lambda t=None, file_id=FILE_A: ArtifactPointerSet(
+            **common(t),
+            payload=PointerSetPayload(subject=subject, pointer=ArtifactPointer(file_id=file_id)),
+        ),
+        "artifact.pointer_revoked": lambda t=None: ArtifactPointerRevoked(
+            **common(t), payload=PointerRevokedPayload(subject=subject, reason="bad weights")
+        ),
+    }
+
+
+def completed_run(run: str, clock: Clock | None = None) -> list[Event]:
+    """The five events of a successful run."""
+    make = run_events(run, clock)
+    return [
+        make[kind]()
+        for kind in (
+            "training.requested",
+            "training.started",
+            "training.completed",
+            "artifact.uploaded",
+            "artifact.pointer_set",
+        )
+    ]

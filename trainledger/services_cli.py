@@ -1,0 +1,82 @@
+"""`trainledger api`, `trainledger projector`, `trainledger rebuild`: settings in, service out.
+
+Each command reads `Settings` once (the composition root), finds the engine (`REDIS__URL`, or a
+private one in `REDIS__DATA_DIR`), builds its service from explicit arguments and runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from events import connect, engine_url
+from producers import ApiConfig, create_app
+from projections import Projector, RebuildReport
+from projections import rebuild as run_rebuild
+from trainledger.settings import Settings
+
+Host = Annotated[str | None, typer.Option(help="Listen address (default: API__HOST).")]
+Port = Annotated[int | None, typer.Option(help="Listen port (default: API__PORT).")]
+
+
+def api_config(settings: Settings, redis_url: str) -> ApiConfig:
+    """The API's configuration from the process settings."""
+    return ApiConfig(
+        redis_url=redis_url,
+        api_key=settings.security.api_key,
+        read_your_writes_timeout_s=settings.api.read_your_writes_timeout_s,
+        sse_max_s=settings.api.sse_max_s,
+    )
+
+
+def api(host: Host = None, port: Port = None) -> None:
+    """Serve the write and read API (FastAPI on uvicorn) until SIGTERM or SIGINT."""
+    settings = Settings()
+    with engine_url(settings.redis.url, settings.redis.data_dir) as url:
+        uvicorn.run(
+            create_app(api_config(settings, url)),
+            host=host or settings.api.host,
+            port=settings.api.port if port is None else port,
+            access_log=False,
+        )
+
+
+def projector() -> None:
+    """Materialize the read model from the log until SIGTERM or SIGINT."""
+    settings = Settings()
+    with engine_url(settings.redis.url, settings.redis.data_dir) as url:
+        Projector(connect(url)).serve()
+
+
+def rebuild(
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Only report the drift; change nothing.")
+    ] = False,
+    show: Annotated[int, typer.Option(min=0, help="Keys to list per kind of drift.")] = 20,
+) -> None:
+    """Replay the log into the read model; with --verify, exit 1 when it has drifted."""
+    settings = Settings()
+    with engine_url(settings.redis.url, settings.redis.data_dir) as url:
+        report = run_rebuild(connect(url), verify=verify)
+    for line in describe(report, show):
+        typer.echo(line)
+    if verify and not report.drift.clean:
+        raise typer.Exit(1)
+
+
+def describe(report: RebuildReport, show: int) -> list[str]:
+    """The report as lines: what was replayed, then each kind of drift with its first keys."""
+    lines = [f"replayed {report.events} events ({report.skipped} undecodable skipped)"]
+    for kind, keys in (
+        ("missing", report.drift.missing),
+        ("extra", report.drift.extra),
+        ("different", report.drift.different),
+    ):
+        lines.append(f"{kind}: {len(keys)}")
+        lines.extend(f"  {key}" for key in keys[:show])
+        if len(keys) > show:
+            lines.append(f"  ... and {len(keys) - show} more")
+    lines.append("repaired" if report.applied else "verified only: nothing changed")
+    return lines
