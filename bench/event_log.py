@@ -64,8 +64,8 @@ def raw_consume(client: redis.Redis, total: int) -> None:
     done = 0
     while done < total:
         reply = client.xreadgroup("raw", "c", {names.TRAINING_STREAM: ">"}, count=BATCH, block=100)
-        for _, rows in reply or []:
-            ids = [entry_id for entry_id, _ in rows]
+        for _, rows in reply if isinstance(reply, list) else []:
+            ids = [row[0] for row in rows]
             client.xack(names.TRAINING_STREAM, "raw", *ids)
             done += len(ids)
 
@@ -106,8 +106,12 @@ def main() -> None:
             engine.stop()
     n = args.events
     print(f"events: {n}, batch {BATCH}, engine: private valkey")
-    print(f"append   raw XADD pipeline {n / raw_s:10.0f} ev/s | EventLog.append_many {n / log_s:10.0f} ev/s | ratio {raw_s / log_s:.2f} (target >= 0.7)")
-    print(f"consume  raw XREADGROUP+XACK {n / raw_c:8.0f} ev/s | Consumer no-op       {n / run_c:10.0f} ev/s | ratio {raw_c / run_c:.2f} (target >= 0.5)")
+    print(
+        f"append   raw XADD pipeline {n / raw_s:10.0f} ev/s | EventLog.append_many {n / log_s:10.0f} ev/s | ratio {raw_s / log_s:.2f} (target >= 0.7)"
+    )
+    print(
+        f"consume  raw XREADGROUP+XACK {n / raw_c:8.0f} ev/s | Consumer no-op       {n / run_c:10.0f} ev/s | ratio {raw_c / run_c:.2f} (target >= 0.5)"
+    )
 
 
 if __name__ == "__main__":

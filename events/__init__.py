@@ -1,7 +1,7 @@
 """The event log: typed events, stream and key names, append/read, and the consumer runtime."""
 
 from events import names
-from events.codec import DecodeError, decode, encode, upcast
+from events.codec import FIELD, DecodeError, decode, encode, upcast
 from events.dlq import DeadLetter, dead_letter_streams, list_dead_letters, replay
 from events.engine import EngineError, LocalEngine, connect, engine_url
 from events.envelope import (
@@ -59,6 +59,7 @@ from events.specs import (
 
 __all__ = [
     "EVENT_ADAPTER",
+    "FIELD",
     "Appended",
     "ArtifactPointer",
     "ArtifactPointerRevoked",

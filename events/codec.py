@@ -14,6 +14,7 @@ from pydantic import JsonValue, TypeAdapter, ValidationError
 from events.envelope import EVENT_ADAPTER, EVENT_CLASSES, Event
 
 FIELD = b"event"
+"""The one field of a stream entry: the envelope as JSON."""
 JsonObject = dict[str, JsonValue]
 Upcaster = Callable[[JsonObject], JsonObject]
 

@@ -145,8 +145,8 @@ def project(event: Event) -> Fact:
         case ArtifactUploaded():
             return _fact(event, event.payload.subject, "uploaded", (event.payload.node_id,))
         case ArtifactUploadFailed():
-            reason = f"{UPLOAD_FAILED}: {event.payload.reason}"
-            return _fact(event, event.payload.subject, "upload_failed", (reason,))
+            # The status message is exactly the design's; the reason stays in the event.
+            return _fact(event, event.payload.subject, "upload_failed", (UPLOAD_FAILED,))
         case ArtifactPointerSet():
             pointer = (event.payload.pointer.file_id, None)
             return _fact(event, event.payload.subject, "pointer", pointer)

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from events import DecodeError, decode, names
-from events.codec import FIELD
+from events import FIELD, DecodeError, decode, names
 from projections.effects import project
 from projections.model import MemoryModel
 from projections.packed import PACK, blob, unpack

@@ -11,6 +11,7 @@ import redis
 import torch
 
 from events.engine import engine_url
+from tests.harness import LocalBank, serve_bank
 
 torch.set_num_threads(1)
 
@@ -35,3 +36,17 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 def data_dir(tmp_path: Path) -> Path:
     """A per-test data directory."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def local_bank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBank]:
+    """One local Data Bank on loopback for the session, behind a fault layer."""
+    with serve_bank(tmp_path_factory.mktemp("local-bank")) as bank:
+        yield bank
+
+
+@pytest.fixture
+def local_bank(local_bank_server: LocalBank) -> LocalBank:
+    """The session's local Data Bank with no faults queued and an empty request log."""
+    local_bank_server.faults.reset()
+    return local_bank_server

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from trainledger import databank_cli, dlq_cli
+from trainledger import databank_cli, dlq_cli, inference_cli, local_cli, services_cli, worker_cli
 
 app = typer.Typer(
     help="Train small language models; every artifact lives in Data Bank, coordinated by an event log.",
     no_args_is_help=True,
+    add_completion=False,
 )
 app.add_typer(dlq_cli.app, name="dlq")
 app.command("databank")(databank_cli.serve)
+app.command("api")(services_cli.api)
+app.command("projector")(services_cli.projector)
+app.command("rebuild")(services_cli.rebuild)
+app.command("inference")(inference_cli.inference)
+app.command("worker")(worker_cli.worker)
+app.command("up")(local_cli.up)
+app.command("demo")(local_cli.demo)
 
 
 @app.callback()

@@ -44,10 +44,27 @@ class Stack:
     databank_key: str
     inference_url: str
     logs: Path
+    key_file: Path
 
 
 def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
+
+
+def local_key(root: Path, given: str | None) -> str:
+    """The local Data Bank's upload key: `given`, else the one kept in `root/databank.key`.
+
+    A new key is generated once and kept (mode 0600), so a restarted stack and its users
+    (`curl -H "X-API-Key: $(cat var/databank.key)" ...`) keep working.
+    """
+    path = root / "databank.key"
+    if given:
+        return given
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path.read_text().strip()
 
 
 @contextmanager
@@ -63,7 +80,7 @@ def local_stack(settings: Settings, root: Path, ports: Ports) -> Iterator[Stack]
         with Supervisor(root / "logs", env) as supervisor:
             bank_url, bank_key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
             if not bank_url or not bank_key:
-                bank_url, bank_key = _url(ports.databank), secrets.token_urlsafe(24)
+                bank_url, bank_key = _url(ports.databank), local_key(root, bank_key)
                 bank_env = {
                     "DATABANK__DATA_DIR": str(root / "databank"),
                     "DATABANK__API_UPLOAD_KEYS": bank_key,
@@ -92,4 +109,6 @@ def local_stack(settings: Settings, root: Path, ports: Ports) -> Iterator[Stack]
                     ready_url=f"{inference}/healthz",
                 )
             )
-            yield Stack(redis_url, api, bank_url, bank_key, inference, root / "logs")
+            yield Stack(
+                redis_url, api, bank_url, bank_key, inference, root / "logs", root / "databank.key"
+            )

@@ -32,10 +32,15 @@ def up(
     root: Annotated[
         Path, typer.Option(help="Data, artifacts and logs of the local services.")
     ] = Path("var"),
+    api_port: Annotated[int | None, typer.Option(help="Default: API__PORT.")] = None,
+    databank_port: Annotated[int, typer.Option(help="Port of the local Data Bank.")] = 8010,
+    inference_port: Annotated[int | None, typer.Option(help="Default: INFERENCE__PORT.")] = None,
 ) -> None:
     """Run engine, Data Bank, projector, worker, API and inference here until Ctrl-C."""
     settings = Settings()
-    ports = Ports(settings.api.port, 8010, settings.inference.port)
+    ports = Ports(
+        api_port or settings.api.port, databank_port, inference_port or settings.inference.port
+    )
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -59,6 +64,10 @@ def show(stack: Stack) -> None:
         ("inference", stack.inference_url),
         ("engine", stack.redis_url),
         ("logs", str(stack.logs)),
+        (
+            "Data Bank key",
+            f"in {stack.key_file}" if stack.key_file.exists() else "APP__DATA_BANK_API_KEY",
+        ),
     ):
         table.add_row(name, address)
     console.print(table)
@@ -75,10 +84,7 @@ def demo(
     ):
         show(stack)
         run_id = train(stack, steps)
-        status = wait_for(stack, run_id, timeout)
-        if status.status != "completed":
-            console.print(f"[red]run {run_id} ended {status.status}: {status.message}[/red]")
-            raise typer.Exit(1)
+        status = completed(wait_for(stack, run_id, timeout))
         pointer, text = use(stack, run_id)
     console.print(f"run {run_id} completed; artifact in Data Bank: {pointer.file_id}")
     if status.metrics is not None:
@@ -86,6 +92,14 @@ def demo(
             f"validation loss {status.metrics.val_loss}, perplexity {status.metrics.perplexity}"
         )
     console.print(f"generated: {text!r}")
+
+
+def completed(status: RunStatus) -> RunStatus:
+    """`status` when the run completed; otherwise say how it ended and exit 1."""
+    if status.status != "completed":
+        console.print(f"[red]run {status.run_id} ended {status.status}: {status.message}[/red]")
+        raise typer.Exit(1)
+    return status
 
 
 def train(stack: Stack, steps: int) -> str:

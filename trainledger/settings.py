@@ -62,6 +62,16 @@ class InferenceSettings(BaseModel):
     max_models: int = Field(default=4, ge=1, le=64)
 
 
+class WorkerSettings(BaseModel):
+    """How `trainledger worker` paces its stages (`WORKER__*`); tests shorten the timeout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    progress_interval_s: float = Field(default=5.0, ge=0)
+    cancel_check_s: float = Field(default=0.5, ge=0)
+    visibility_timeout_ms: int = Field(default=30_000, ge=100)
+
+
 class Settings(BaseSettings):
     """Every setting of every trainledger process."""
 
@@ -72,3 +82,4 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     api: ApiSettings = ApiSettings()
     inference: InferenceSettings = InferenceSettings()
+    worker: WorkerSettings = WorkerSettings()

@@ -17,7 +17,7 @@ RUN_SLOTS = {
     "training.cancel_requested": ("cancel_requested", ("no longer needed",)),
     "training.cancelled": ("cancelled", ("n1",)),
     "artifact.uploaded": ("uploaded", ("n1",)),
-    "artifact.upload_failed": ("upload_failed", ("artifact upload failed: disk full",)),
+    "artifact.upload_failed": ("upload_failed", ("artifact upload failed",)),
     "artifact.pointer_set": ("pointer", (FILE_A, None)),
     "artifact.pointer_revoked": ("pointer", (None, "artifact pointer revoked: bad weights")),
 }

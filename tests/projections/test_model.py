@@ -32,7 +32,7 @@ def fold(*kinds: str, run: str = "r1") -> dict[str, str]:
         (
             ("artifact.uploaded", "artifact.upload_failed"),
             "failed",
-            "artifact upload failed: disk full",
+            "artifact upload failed",
         ),
         (
             ("training.failed", "training.cancel_requested", "training.cancelled"),

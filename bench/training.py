@@ -1,0 +1,416 @@
+"""Training and upload through the worker, against doing the same by hand.
+
+    python bench/training.py
+    python bench/training.py --steps 300 --artifact-mib 100 --rounds 3
+
+1. Throughput: tokens/s of a run trained by the worker (a `training.requested` handled by
+   `trainledger worker`; the loop's tokens/s as `training.completed` reports it) against the
+   same model, data and steps trained by a plain loop calling `transformers` and `torch`
+   directly, in this process. Target: ratio >= 0.95.
+2. Upload to pointer: from appending `training.completed` of a run directory holding
+   `--artifact-mib` MiB to the moment `GET /runs/{id}/artifact` answers the pointer, against
+   `curl` uploading the same tar to the same Data Bank. Target: ratio <= 1.3.
+
+Data Bank, the projector, the API and the worker run as `trainledger` processes, as deployed
+(the engine is a private one), so this process's waiting never competes with them for the
+GIL. Best of the rounds for each figure (the machine is shared). Everything lives in a
+temporary directory removed at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's directory leads sys.path and `bench/databank.py` would shadow the
+# `databank` package (which `consumers` imports): drop it before importing anything of ours.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+import torch  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+from transformers.utils import logging as transformers_logging  # noqa: E402
+
+from consumers import Manifest  # noqa: E402
+from consumers.manifest import MANIFEST_FILE  # noqa: E402
+from consumers.tarball import tar_stream  # noqa: E402
+from databank import DataBankClient  # noqa: E402
+from events import (  # noqa: E402
+    ArtifactUploaded,
+    EventLog,
+    LocalEngine,
+    ModelSpec,
+    TokenizerParams,
+    TrainingCompleted,
+    TrainingCompletedPayload,
+    TrainingParams,
+    TrainingRequested,
+    TrainingSpec,
+    connect,
+    names,
+)
+from events.engine import free_port  # noqa: E402
+from events.wire import text  # noqa: E402
+
+MIB = 1 << 20
+KEY = "bench-key"
+NODE = "bench-node"
+THROUGHPUT_TARGET = 0.95
+UPLOAD_TARGET = 1.3
+_WORDS = ("the", "a", "fox", "dog", "runs", "over", "lazy", "river", "tree", "sky", "blue",
+          "cat", "sits", "on", "mat", "café", "naïve", "wörld", "東京", "quick", "brown")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Services:
+    """Addresses of the running pieces."""
+
+    redis_url: str
+    bank_url: str
+    api_url: str
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not come up")
+        time.sleep(0.1)
+
+
+@contextmanager
+def _service(args: list[str], env: dict[str, str], ready: str | None, log: Path) -> Iterator[None]:
+    """`trainledger <args>` as a process until the block ends (stopped by PID); output to `log`."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trainledger", *args],
+            env=os.environ | env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        if ready is not None:
+            _wait_http(ready, process, args[0])
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def services(root: Path, threads: int) -> Iterator[Services]:
+    """A private engine; Data Bank, the projector, the API and the worker as processes."""
+    with ExitStack() as stack:
+        engine = LocalEngine(root / "engine")
+        engine.start()
+        stack.callback(engine.stop)
+        bank_port, api_port = free_port(), free_port()
+        bank_url, api_url = f"http://127.0.0.1:{bank_port}", f"http://127.0.0.1:{api_port}"
+        bank_env = {
+            "DATABANK__DATA_DIR": str(root / "databank"),
+            "DATABANK__API_UPLOAD_KEYS": KEY,
+            "DATABANK__MIN_FREE_GB": "0",
+        }
+        bank_args = ["databank", "--port", str(bank_port), "--log-level", "warning"]
+        stack.enter_context(
+            _service(bank_args, bank_env, f"{bank_url}/healthz", root / "databank.log")
+        )
+        env = {"REDIS__URL": engine.url}
+        stack.enter_context(_service(["projector"], env, None, root / "projector.log"))
+        api_args = ["api", "--port", str(api_port)]
+        stack.enter_context(_service(api_args, env, f"{api_url}/healthz", root / "api.log"))
+        worker_env = env | {
+            "APP__NODE_ID": NODE,
+            "APP__ARTIFACTS_ROOT": str(root / "artifacts"),
+            "APP__DATA_BANK_API_URL": bank_url,
+            "APP__DATA_BANK_API_KEY": KEY,
+            "OMP_NUM_THREADS": str(threads),  # torch's intra-op threads, as in this process
+        }
+        stack.enter_context(_service(["worker"], worker_env, None, root / "worker.log"))
+        yield Services(engine.url, bank_url, api_url)
+
+
+def _corpus(path: Path, lines: int) -> Path:
+    rng = random.Random(0)
+    text = "".join(
+        " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))) + ".\n"
+        for _ in range(lines)
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _spec(corpus_file_id: str, args: argparse.Namespace) -> TrainingSpec:
+    return TrainingSpec(
+        corpus_file_id=corpus_file_id,
+        tokenizer=TokenizerParams(vocab_size=1024),
+        model=ModelSpec(n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd),
+        training=TrainingParams(
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            sequence_length=args.sequence_length,
+            device="cpu",
+        ),
+    )
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str, every: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def _completed(log: EventLog, run_id: str) -> TrainingCompleted | None:
+    for entry in log.read_correlation(run_id):
+        event = entry.event()
+        if isinstance(event, TrainingCompleted):
+            return event
+        if event.type in ("training.failed", "training.cancelled"):
+            raise RuntimeError(f"run {run_id} ended as {event.type}")
+    return None
+
+
+def worker_tokens_per_second(log: EventLog, spec: TrainingSpec) -> tuple[float, str]:
+    """Ask the worker for a run; the loop's tokens/s it reports, and the run id."""
+    run_id = f"bench-{uuid.uuid4().hex[:8]}"
+    log.append(TrainingRequested(correlation_id=run_id, payload=spec))
+    # A slow poll: the figure is measured inside the loop, and polling must not take CPU from it.
+    _wait(lambda: _completed(log, run_id) is not None, 600, f"run {run_id}", every=0.25)
+    completed = _completed(log, run_id)
+    assert completed is not None
+    return completed.payload.metrics.tokens_per_second, run_id
+
+
+def plain_tokens_per_second(run_dir: Path, corpus: Path, spec: TrainingSpec) -> float:
+    """The same model, data and steps, by a loop written against transformers and torch."""
+    params = spec.training
+    assert params.max_steps is not None
+    tokenizer = Tokenizer.from_file(str(run_dir / "tokenizer.json"))
+    ids = [i for line in corpus.open(encoding="utf-8") for i in tokenizer.encode(line).ids]
+    count = len(ids) // params.sequence_length
+    blocks = torch.tensor(ids[: count * params.sequence_length]).view(count, -1)
+    blocks = blocks[: count - max(1, round(count * params.holdout_fraction))]
+    n_layer, n_head, n_embd = spec.model.dimensions()
+    end_of_text = tokenizer.token_to_id("<|endoftext|>")
+    torch.manual_seed(params.seed)
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=tokenizer.get_vocab_size(),
+            n_positions=params.sequence_length,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            bos_token_id=end_of_text,
+            eos_token_id=end_of_text,
+            pad_token_id=end_of_text,
+        )
+    )
+    model.loss_type = "ForCausalLM"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
+    generator = torch.Generator().manual_seed(params.seed)
+    order = torch.cat([torch.randperm(len(blocks), generator=generator) for _ in range(
+        math.ceil(params.max_steps * params.batch_size / len(blocks)) + 1)])  # fmt: skip
+    model.train()
+    tokens = 0
+    started = time.perf_counter()
+    for step in range(params.max_steps):
+        batch = blocks[order[step * params.batch_size : (step + 1) * params.batch_size]]
+        loss: torch.Tensor = model(input_ids=batch, labels=batch).loss
+        torch.autograd.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += batch.numel()
+    return tokens / (time.perf_counter() - started)
+
+
+def throughput(log: EventLog, bank: DataBankClient, root: Path, args: argparse.Namespace) -> None:
+    """Part 1: worker against plain loop after a short warm-up of both, alternating which goes
+    first, best of rounds."""
+    corpus = _corpus(root / "corpus.txt", args.corpus_lines)
+    spec = _spec(bank.upload(corpus).file_id, args)
+    models = root / "artifacts" / "models"
+    warm = spec.model_copy(update={"training": spec.training.model_copy(update={"max_steps": 5})})
+    _, run_id = worker_tokens_per_second(log, warm)
+    plain_tokens_per_second(models / run_id, corpus, warm)
+    workers: list[float] = []
+    plains: list[float] = []
+    print(
+        f"throughput: GPT-2 (n_layer, n_head, n_embd)={spec.model.dimensions()} "
+        f"sequence_length={spec.training.sequence_length} batch_size={spec.training.batch_size} "
+        f"steps={spec.training.max_steps} on CPU, torch threads={torch.get_num_threads()}"
+    )
+    for round_ in range(1, args.rounds + 1):
+        if round_ % 2:
+            worker, run_id = worker_tokens_per_second(log, spec)
+            plain = plain_tokens_per_second(models / run_id, corpus, spec)
+        else:
+            plain = plain_tokens_per_second(models / run_id, corpus, spec)
+            worker, run_id = worker_tokens_per_second(log, spec)
+        workers.append(worker)
+        plains.append(plain)
+        print(f"  round {round_}: worker {worker:8.0f} tokens/s   plain loop {plain:8.0f} tokens/s")
+    ratio = max(workers) / max(plains)
+    verdict = "ok" if ratio >= THROUGHPUT_TARGET else "BELOW TARGET"
+    print(
+        f"  best: worker {max(workers):.0f} tokens/s, plain loop {max(plains):.0f} tokens/s, "
+        f"ratio {ratio:.3f} (target >= {THROUGHPUT_TARGET}) {verdict}; "
+        f"median ratio {statistics.median(workers) / statistics.median(plains):.3f}"
+    )
+
+
+def _artifact_dir(directory: Path, size_mib: int, run_id: str, manifest: Manifest) -> Path:
+    """A run directory of `size_mib` MiB of incompressible weights and a manifest."""
+    directory.mkdir(parents=True)
+    with (directory / "model.safetensors").open("wb") as out:
+        for _ in range(size_mib):
+            out.write(os.urandom(MIB))
+    manifest.model_copy(update={"run_id": run_id}).write(directory / MANIFEST_FILE)
+    return directory
+
+
+def _write_tar(directory: Path, target: Path) -> Path:
+    with target.open("wb") as out:
+        for chunk in tar_stream(directory):
+            out.write(chunk)
+    return target
+
+
+def _curl_upload(bank_url: str, tar: Path) -> float:
+    command = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total}",
+               "-H", f"X-API-Key: {KEY}", "-F", f"file=@{tar};type=application/x-tar",
+               f"{bank_url}/files"]  # fmt: skip
+    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def _pointer_seconds(
+    client: redis.Redis, api: httpx.Client, run_id: str, manifest: Manifest
+) -> tuple[float, float]:
+    """Seconds from appending `training.completed` to the pointer readable through the API,
+    and the seconds of the upload itself (as `artifact.uploaded` reports them).
+
+    Waiting costs no CPU during the upload (a blocking read of `stream:pointer`); the API is
+    polled only once the pointer event exists, for the projector's last step.
+    """
+    log = EventLog(client)
+    last = client.xrevrange(names.POINTER_STREAM, count=1)
+    after = text(last[0][0]) if last else "0-0"
+    payload = TrainingCompletedPayload(node_id=NODE, metrics=manifest.metrics)
+    started = time.perf_counter()
+    log.append(TrainingCompleted(correlation_id=run_id, payload=payload))
+    client.xread({names.POINTER_STREAM: after}, count=1, block=600_000)
+
+    def readable() -> bool:
+        return api.get(f"/runs/{run_id}/artifact").status_code == 200
+
+    _wait(readable, 600, "the pointer", every=0.0005)
+    seconds = time.perf_counter() - started
+    uploads = [entry.event() for entry in log.read_correlation(run_id)]
+    [upload] = [event for event in uploads if isinstance(event, ArtifactUploaded)]
+    return seconds, upload.payload.seconds
+
+
+def upload_to_pointer(
+    client: redis.Redis,
+    services: Services,
+    root: Path,
+    manifest: Manifest,
+    args: argparse.Namespace,
+) -> None:
+    """Part 2: `training.completed` -> pointer through the API, against curl; fresh random
+    content each time (no deduplication), alternating which goes first, best of rounds."""
+    models = root / "artifacts" / "models"
+    workers: list[float] = []
+    curls: list[float] = []
+    print(f"upload to pointer: {args.artifact_mib} MiB artifact")
+    with httpx.Client(base_url=services.api_url, timeout=30) as api:
+        for round_ in range(1, args.upload_rounds + 1):
+            run_id = f"upload-{uuid.uuid4().hex[:8]}"
+            _artifact_dir(models / run_id, args.artifact_mib, run_id, manifest)
+            other = _artifact_dir(root / f"curl-{run_id}", args.artifact_mib, run_id, manifest)
+            tar = _write_tar(other, root / f"{run_id}.tar")
+            if round_ % 2:
+                curl = _curl_upload(services.bank_url, tar)
+                worker, upload = _pointer_seconds(client, api, run_id, manifest)
+            else:
+                worker, upload = _pointer_seconds(client, api, run_id, manifest)
+                curl = _curl_upload(services.bank_url, tar)
+            workers.append(worker)
+            curls.append(curl)
+            print(
+                f"  round {round_}: completed->pointer {worker:.3f} s "
+                f"(upload {upload:.3f} s + log/projector/API {worker - upload:.3f} s)   "
+                f"curl upload {curl:.3f} s"
+            )
+            shutil.rmtree(other)
+            tar.unlink()
+            shutil.rmtree(models / run_id)
+    ratio = min(workers) / min(curls)
+    verdict = "ok" if ratio <= UPLOAD_TARGET else "ABOVE TARGET"
+    print(
+        f"  best: completed->pointer {min(workers):.3f} s, curl {min(curls):.3f} s, "
+        f"ratio {ratio:.3f} (target <= {UPLOAD_TARGET}) {verdict}; "
+        f"median ratio {statistics.median(workers) / statistics.median(curls):.3f}"
+    )
+
+
+def main() -> None:
+    """Run both parts and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads, worker and plain loop alike"
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--n-layer", type=int, default=2)
+    parser.add_argument("--n-head", type=int, default=2)
+    parser.add_argument("--n-embd", type=int, default=128)
+    parser.add_argument("--corpus-lines", type=int, default=4000)
+    parser.add_argument("--artifact-mib", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5, help="training rounds")
+    parser.add_argument("--upload-rounds", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    disable_progress_bar: Callable[[], None] = transformers_logging.disable_progress_bar
+    disable_progress_bar()
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as temporary:
+        root = Path(temporary)
+        with (
+            services(root, args.threads) as running,
+            DataBankClient(running.bank_url, KEY) as bank,
+            connect(running.redis_url) as client,
+        ):
+            log = EventLog(client)
+            throughput(log, bank, root, args)
+            any_run = next((root / "artifacts" / "models").iterdir())
+            manifest = Manifest.read(any_run / MANIFEST_FILE)
+            upload_to_pointer(client, running, root, manifest, args)
+
+
+if __name__ == "__main__":
+    main()

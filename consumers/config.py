@@ -1,0 +1,43 @@
+"""`WorkerConfig`: everything a worker node's stages need, handed in by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from consumers.layout import ArtifactsLayout
+from events import RuntimeConfig
+
+
+class WorkerConfig(BaseModel):
+    """A node's identity, its artifacts root, and the stages' rates and timings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    """Names the node in `training.completed`; its upload group is `upload:<node_id>`."""
+    artifacts_root: Path
+    progress_interval_s: float = Field(default=5.0, ge=0)
+    """At most one progress line per this many seconds (and one after the last step)."""
+    cancel_check_s: float = Field(default=0.5, ge=0)
+    """How often a running training asks the log whether it was cancelled."""
+    log_lines: int = Field(default=1000, ge=1)
+    """About how many lines each run's log stream keeps."""
+    block_ms: int = Field(default=1000, ge=1)
+    visibility_timeout_ms: int = Field(default=30_000, ge=100)
+    """How long a dead worker's entries wait before another worker reclaims them."""
+    max_deliveries: int = Field(default=5, ge=1)
+
+    @property
+    def layout(self) -> ArtifactsLayout:
+        """The node's directories."""
+        return ArtifactsLayout(self.artifacts_root)
+
+    def runtime(self) -> RuntimeConfig:
+        """The consumer runtime's settings."""
+        return RuntimeConfig(
+            block_ms=self.block_ms,
+            visibility_timeout_ms=self.visibility_timeout_ms,
+            max_deliveries=self.max_deliveries,
+        )

@@ -1,0 +1,310 @@
+"""Train a GPT-2 model on a corpus: the plain torch loop behind the training stage.
+
+The corpus is encoded once, cut into `sequence_length` blocks, and its tail (`holdout_fraction`
+of the blocks) is held out for validation loss and perplexity. Training is seeded: on CPU the
+same spec and corpus give the same losses and the same weights, byte for byte (CUDA kernels are
+not all deterministic, so on CUDA only the data order and initial weights are fixed).
+
+Precision: `fp32` everywhere; `bf16` through `torch.autocast` on CUDA and on CPU (weights stay
+fp32); `fp16` through autocast and a gradient scaler on CUDA only; asked on CPU it is refused
+with `PrecisionUnavailable`, as fp16 on CPU is slow and needs the scaler's overflow handling.
+
+Failures a caller reports as a failed run: `CorpusError` (from `consumers.tokenizer`, with
+`CorpusTooShort` here) and `TrainingError`. `CancelRequested` is not a failure, so it stands
+apart.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from consumers.manifest import Timings
+from consumers.tokenizer import CorpusError, read_corpus
+from events.envelope import TrainingMetrics
+from events.specs import ModelSpec, TrainingParams, TrainingSpec
+
+_RECENT_STEPS = 32
+"""Reported losses are the mean of the last this many steps: steadier than one step's loss."""
+_MAX_LOG_PERPLEXITY = 700.0
+"""exp() of more overflows a float; a model that bad reports a huge, finite perplexity."""
+_CONFIG_ADAPTER: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
+
+
+class TrainingError(Exception):
+    """The run cannot train as specified (device, precision)."""
+
+
+class DeviceUnavailable(TrainingError):  # noqa: N818 - names what happened, as httpx does
+    """The spec asks for CUDA and this machine has none."""
+
+
+class PrecisionUnavailable(TrainingError):  # noqa: N818 - names what happened, as httpx does
+    """The spec asks for a precision this device does not train in."""
+
+
+class CorpusTooShort(CorpusError):  # noqa: N818 - names what happened, as httpx does
+    """The corpus does not fill the blocks training and validation need."""
+
+
+class CancelRequested(Exception):  # noqa: N818 - an outcome, not an error
+    """`should_stop()` said so between two steps; nothing was saved."""
+
+
+class Progress(BaseModel):
+    """Where a running training stands, reported at a bounded rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: int
+    total_steps: int
+    loss: float
+    tokens_per_second: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOutcome:
+    """A finished run: where its files are, what it measured, and the saved model configuration."""
+
+    directory: Path
+    metrics: TrainingMetrics
+    model: dict[str, JsonValue]
+    device: str
+    timings: Timings
+
+
+def train_model(
+    corpus: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    spec: TrainingSpec,
+    out_dir: Path,
+    *,
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[Progress], None],
+    progress_every: float = 5.0,
+) -> TrainingOutcome:
+    """Train the spec's model on `corpus`, save model (safetensors) and tokenizer to `out_dir`.
+
+    `should_stop` is called before every step (keep it cheap); `on_progress` at most every
+    `progress_every` seconds, and always after the last step.
+    """
+    params = spec.training
+    device = resolve_device(params.device, cuda_available=torch.cuda.is_available())
+    dtype = autocast_dtype(device, params.precision)
+    started = time.perf_counter()
+    train_blocks, holdout_blocks = split_blocks(
+        encode_corpus(corpus, tokenizer), params.sequence_length, params.holdout_fraction
+    )
+    data_done = time.perf_counter()
+    torch.manual_seed(params.seed)
+    with device:  # built in place: nothing is allocated twice
+        model = build_model(spec.model, params.sequence_length, tokenizer)
+    fit = _fit(model, train_blocks, params, device, dtype, should_stop, on_progress, progress_every)
+    val_loss = _evaluate(model, holdout_blocks, params.batch_size, device, dtype)
+    trained = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(
+        out_dir
+    )  # safetensors: the default since transformers 4.35, in 5 the only
+    tokenizer.save_pretrained(out_dir)
+    saved = time.perf_counter()
+    timings = Timings(
+        data_seconds=data_done - started,
+        train_seconds=trained - data_done,
+        save_seconds=saved - trained,
+    )
+    model_config = _CONFIG_ADAPTER.validate_json((out_dir / "config.json").read_bytes())
+    return TrainingOutcome(out_dir, _metrics(fit, val_loss), model_config, str(device), timings)
+
+
+def resolve_device(
+    requested: Literal["auto", "cpu", "cuda"], *, cuda_available: bool
+) -> torch.device:
+    """`auto` prefers CUDA; `cuda` without CUDA is an error, never a silent CPU run."""
+    if requested == "cpu":
+        return torch.device("cpu")
+    if cuda_available:
+        return torch.device("cuda")
+    if requested == "cuda":
+        raise DeviceUnavailable("the spec asks for device 'cuda', and CUDA is not available here")
+    return torch.device("cpu")
+
+
+def autocast_dtype(
+    device: torch.device, precision: Literal["fp32", "bf16", "fp16"]
+) -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device`; None means plain fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type != "cuda":
+        raise PrecisionUnavailable("precision 'fp16' needs CUDA; on CPU use 'bf16' or 'fp32'")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def encode_corpus(corpus: Path, tokenizer: PreTrainedTokenizerFast) -> torch.Tensor:
+    """The corpus as one 1-D int32 tensor of token ids (int32 halves the memory of int64)."""
+    ids = array("i")
+    backend = tokenizer.backend_tokenizer
+    for lines in read_corpus(corpus):
+        for encoding in backend.encode_batch_fast(lines, add_special_tokens=False):
+            ids.extend(encoding.ids)
+    if not ids:
+        return torch.zeros(0, dtype=torch.int32)
+    return torch.frombuffer(ids, dtype=torch.int32)
+
+
+def split_blocks(
+    ids: torch.Tensor, sequence_length: int, holdout_fraction: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut `ids` into blocks; the last `holdout_fraction` of them (at least one) is held out."""
+    count = len(ids) // sequence_length
+    holdout = 0 if holdout_fraction == 0 else max(1, round(count * holdout_fraction))
+    if count - holdout < 1:
+        raise CorpusTooShort(
+            f"corpus too short: {len(ids)} tokens make {count} blocks of "
+            f"sequence_length={sequence_length}; training needs {holdout + 1} "
+            f"(1 to train, {holdout} held out for validation)"
+        )
+    blocks = ids[: count * sequence_length].view(count, sequence_length)
+    return blocks[: count - holdout], blocks[count - holdout :]
+
+
+def build_model(
+    spec: ModelSpec, sequence_length: int, tokenizer: PreTrainedTokenizerFast
+) -> GPT2LMHeadModel:
+    """A freshly initialized GPT-2 of the spec's size over the tokenizer's vocabulary."""
+    n_layer, n_head, n_embd = spec.dimensions()
+    end_of_text: int | None = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=sequence_length,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
+        pad_token_id=end_of_text,
+    )
+    model = GPT2LMHeadModel(config)
+    # What transformers falls back to for this class anyway, named so it does not warn.
+    model.loss_type = "ForCausalLM"
+    return model
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    steps: int
+    tokens: int
+    seconds: float
+    loss: float
+
+
+def _fit(
+    model: GPT2LMHeadModel,
+    blocks: torch.Tensor,
+    params: TrainingParams,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[Progress], None],
+    progress_every: float,
+) -> _Fit:
+    """The hot loop: as little per step beyond forward, backward and the optimizer as possible."""
+    total = params.max_steps or (params.epochs or 1) * math.ceil(len(blocks) / params.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
+    autocast = _autocast(device, dtype)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    recent: deque[torch.Tensor] = deque(maxlen=_RECENT_STEPS)
+    batches = islice(_batch_indices(len(blocks), params.batch_size, params.seed), total)
+    tokens = 0
+    mean = math.nan
+    model.train()
+    started = last_report = time.perf_counter()
+    for step, indices in enumerate(batches, start=1):
+        if should_stop():
+            raise CancelRequested(f"cancelled after {step - 1} of {total} steps")
+        batch = blocks[indices].to(device=device, dtype=torch.long)
+        with autocast:
+            loss: torch.Tensor = model(input_ids=batch, labels=batch).loss
+        torch.autograd.backward(scaler.scale(loss))
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        recent.append(loss.detach())
+        tokens += batch.numel()
+        now = time.perf_counter()
+        if now - last_report >= progress_every or step == total:
+            last_report = now
+            mean = torch.stack(tuple(recent)).float().mean().item()
+            elapsed = now - started
+            on_progress(
+                Progress(
+                    step=step,
+                    total_steps=total,
+                    loss=mean,
+                    tokens_per_second=tokens / max(elapsed, 1e-9),
+                    eta_seconds=elapsed / step * (total - step),
+                )
+            )
+    return _Fit(total, tokens, time.perf_counter() - started, mean)
+
+
+def _metrics(fit: _Fit, val_loss: float | None) -> TrainingMetrics:
+    perplexity = None if val_loss is None else math.exp(min(val_loss, _MAX_LOG_PERPLEXITY))
+    return TrainingMetrics(
+        steps=fit.steps,
+        tokens=fit.tokens,
+        seconds=fit.seconds,
+        tokens_per_second=fit.tokens / max(fit.seconds, 1e-9),
+        train_loss=fit.loss,
+        val_loss=val_loss,
+        perplexity=perplexity,
+    )
+
+
+def _batch_indices(count: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless batches of block indices: a fresh seeded permutation each epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        yield from torch.split(torch.randperm(count, generator=generator), batch_size)
+
+
+def _evaluate(
+    model: GPT2LMHeadModel,
+    blocks: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> float | None:
+    """Mean loss per token over the held-out blocks; None when nothing was held out."""
+    if not len(blocks):
+        return None
+    model.train(False)  # eval mode: dropout off
+    autocast = _autocast(device, dtype)
+    total = torch.zeros((), device=device)
+    with torch.inference_mode():
+        for part in torch.split(blocks, batch_size):
+            batch = part.to(device=device, dtype=torch.long)
+            with autocast:
+                loss: torch.Tensor = model(input_ids=batch, labels=batch).loss
+            total += loss.float() * len(batch)
+    return (total / len(blocks)).item()
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager[object]:
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

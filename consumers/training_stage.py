@@ -1,0 +1,218 @@
+"""The training stage: `training.requested` -> a trained run directory -> `training.completed`.
+
+Flow of one request (group `training` on `stream:training`):
+
+1. The run already completed, failed or was cancelled (per the log): nothing (a redelivery).
+2. A cancel was requested while it waited: `training.cancelled`, nothing trained.
+3. The run directory already holds a complete `manifest.json` (a worker died after training,
+   before `training.completed` was appended): `training.completed` from the manifest, no
+   retraining.
+4. Otherwise `training.started` (one per start: a restart after a crash is a second start),
+   then the corpus (`CorpusFetcher`), the tokenizer (trained with the run, or fetched by its
+   pointer), `train_model`, and `manifest.json`, all written into a staging directory renamed
+   to `models/{run_id}` once complete; then `training.completed` with this node's id.
+
+Stopping between steps: a cancel request in the log (checked every `cancel_check_s`) ends in
+`training.cancelled` with the partial files removed; a shutting-down consumer raises
+`Interrupted`, so the entry stays pending and another worker starts the run again. A request
+that cannot succeed (see `StageError`, `CorpusError`, `TrainingError`) ends in
+`training.failed` and is acknowledged: a deterministic failure must not loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import redis
+from pydantic import ValidationError
+from transformers import PreTrainedTokenizerFast
+
+from consumers.cancel import CancelWatch
+from consumers.config import WorkerConfig
+from consumers.layout import staged
+from consumers.ledger import History, record
+from consumers.manifest import MANIFEST_FILE, TRAINED_WITH_RUN, LibraryVersions, Manifest
+from consumers.runlog import RunLog
+from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
+from consumers.tokenizer import CorpusError, train_tokenizer
+from consumers.trainer import CancelRequested, TrainingError, train_model
+from databank import CorpusFetcher, FileDownloader
+from databank.artifacts import ArtifactFetcher
+from events import (
+    Delivery,
+    EventLog,
+    FailurePayload,
+    Handlers,
+    Interrupted,
+    NodePayload,
+    TokenizerRef,
+    TrainingCancelled,
+    TrainingCompleted,
+    TrainingCompletedPayload,
+    TrainingFailed,
+    TrainingMetrics,
+    TrainingRequested,
+    TrainingStarted,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStage:
+    """Handles `training.requested` on one node."""
+
+    def __init__(
+        self, client: redis.Redis, downloader: FileDownloader, config: WorkerConfig
+    ) -> None:
+        self._client = client
+        self._log = EventLog(client)
+        self._config = config
+        self._layout = config.layout
+        self._corpora = CorpusFetcher(downloader, self._layout.corpus_cache)
+        self._artifacts = ArtifactFetcher(downloader, self._layout.artifact_cache)
+
+    def register(self, handlers: Handlers) -> Handlers:
+        """Add this stage's handler to `handlers` (shared with the tokenizer stage's group)."""
+        return handlers.on(TrainingRequested, self.handle)
+
+    def handle(self, event: TrainingRequested, delivery: Delivery) -> None:
+        """Train the requested run, or do what is left of it (see the module's flow)."""
+        run_id = event.correlation_id
+        history = History.read(self._log, run_id)
+        if history.run_finished:
+            _info("request already handled", "training_skipped", run_id)
+            return
+        lines = RunLog(self._client, run_id, maxlen=self._config.log_lines)
+        if history.cancel_requested:
+            self._cancelled(event, lines, "cancelled before training started")
+            return
+        manifest = self._finished(run_id)
+        if manifest is not None:
+            _info("run directory complete; not retraining", "training_recovered", run_id)
+            self._completed(event, manifest.metrics, lines)
+            return
+        self._start(event, delivery, lines)
+
+    def _start(self, event: TrainingRequested, delivery: Delivery, lines: RunLog) -> None:
+        run_id, node = event.correlation_id, self._config.node_id
+        started = TrainingStarted(
+            correlation_id=run_id, causation_id=event.event_id, payload=NodePayload(node_id=node)
+        )
+        record(self._log, event, started, once_per=f"{delivery.consumer}:{delivery.attempt}")
+        lines.say("started", f"training started on node {node}")
+        _info("training started", "training_started", run_id)
+        try:
+            metrics = self._train(event, delivery, lines)
+        except CancelRequested:
+            if delivery.should_stop():
+                _info("worker stopping; run left for another", "training_interrupted", run_id)
+                raise Interrupted(f"run {run_id} interrupted by shutdown") from None
+            self._cancelled(event, lines, "cancelled during training")
+            return
+        except StageError as failure:
+            self._failed(event, lines, failure)
+            return
+        self._completed(event, metrics, lines)
+
+    def _train(
+        self, event: TrainingRequested, delivery: Delivery, lines: RunLog
+    ) -> TrainingMetrics:
+        spec, run_id = event.payload, event.correlation_id
+        corpus = fetch_corpus(self._corpora, spec.corpus_file_id)
+        cancel = CancelWatch(self._log, run_id, interval=self._config.cancel_check_s)
+
+        def should_stop() -> bool:
+            return delivery.should_stop() or cancel.requested()
+
+        with staged(self._layout.run_dir(run_id)) as out:
+            try:
+                tokenizer, tokenizer_name, tokenizer_seconds = self._tokenizer(event, corpus, out)
+                outcome = train_model(
+                    corpus,
+                    tokenizer,
+                    spec,
+                    out,
+                    should_stop=should_stop,
+                    on_progress=lines.progress,
+                    progress_every=self._config.progress_interval_s,
+                )
+            except CorpusError as error:
+                raise StageError(str(error), "corpus_invalid") from None
+            except TrainingError as error:
+                raise StageError(str(error), "training_error") from None
+            manifest = Manifest(
+                run_id=run_id,
+                model=outcome.model,
+                tokenizer=tokenizer_name,
+                corpus_file_id=spec.corpus_file_id,
+                training=spec.training,
+                metrics=outcome.metrics,
+                timings=outcome.timings.model_copy(update={"tokenizer_seconds": tokenizer_seconds}),
+                device=outcome.device,
+                versions=LibraryVersions.current(),
+            )
+            manifest.write(out / MANIFEST_FILE)
+        return outcome.metrics
+
+    def _tokenizer(
+        self, event: TrainingRequested, corpus: Path, out: Path
+    ) -> tuple[PreTrainedTokenizerFast, str, float | None]:
+        """The run's tokenizer, the manifest's name for it, and the seconds training it took."""
+        chosen = event.payload.tokenizer
+        if isinstance(chosen, TokenizerRef):
+            tokenizer = fetch_tokenizer(self._log, self._artifacts, chosen.tokenizer_id)
+            return tokenizer, chosen.tokenizer_id, None
+        begun = time.perf_counter()
+        tokenizer = train_tokenizer(corpus, chosen, out)
+        return tokenizer, TRAINED_WITH_RUN, time.perf_counter() - begun
+
+    def _finished(self, run_id: str) -> Manifest | None:
+        """The manifest of a run directory that is complete (it appears only by rename)."""
+        try:
+            return Manifest.read(self._layout.run_dir(run_id) / MANIFEST_FILE)
+        except (OSError, ValidationError):
+            return None
+
+    def _completed(self, cause: TrainingRequested, metrics: TrainingMetrics, lines: RunLog) -> None:
+        run_id = cause.correlation_id
+        payload = TrainingCompletedPayload(node_id=self._config.node_id, metrics=metrics)
+        completed = TrainingCompleted(
+            correlation_id=run_id, causation_id=cause.event_id, payload=payload
+        )
+        record(self._log, cause, completed)
+        lines.say("completed", f"training completed: {metrics.steps} steps")
+        _info("training completed", "training_completed", run_id)
+
+    def _cancelled(self, cause: TrainingRequested, lines: RunLog, message: str) -> None:
+        run_id = cause.correlation_id
+        cancelled = TrainingCancelled(
+            correlation_id=run_id,
+            causation_id=cause.event_id,
+            payload=NodePayload(node_id=self._config.node_id),
+        )
+        record(self._log, cause, cancelled)
+        lines.say("cancelled", message)
+        _info(message, "training_cancelled", run_id)
+
+    def _failed(self, cause: TrainingRequested, lines: RunLog, failure: StageError) -> None:
+        run_id = cause.correlation_id
+        payload = FailurePayload(message=failure.message, error_code=failure.error_code)
+        failed = TrainingFailed(correlation_id=run_id, causation_id=cause.event_id, payload=payload)
+        record(self._log, cause, failed)
+        lines.say("failed", failure.message)
+        log.warning(
+            "training failed: %s",
+            failure.message,
+            extra={
+                "category": "training",
+                "event": "training_failed",
+                "run_id": run_id,
+                "error_code": failure.error_code,
+            },
+        )
+
+
+def _info(message: str, event: str, run_id: str) -> None:
+    log.info(message, extra={"category": "training", "event": event, "run_id": run_id})

@@ -1,0 +1,97 @@
+"""The stages' reading of the log: finished runs, cancel requests, the pointer in force; and
+appends that happen once per cause."""
+
+from __future__ import annotations
+
+import redis
+
+from consumers.ledger import History, record
+from events import (
+    ArtifactPointer,
+    ArtifactPointerRevoked,
+    ArtifactPointerSet,
+    ArtifactUploadFailed,
+    EventLog,
+    NodePayload,
+    PointerRevokedPayload,
+    PointerSetPayload,
+    TokenizerRequested,
+    TokenizerSpec,
+    TrainingCancelRequested,
+    TrainingStarted,
+    UploadFailedPayload,
+    names,
+)
+from events.wire import text
+
+FILE_A, FILE_B = "a" * 64, "b" * 64
+
+
+def _set(run_id: str, file_id: str) -> ArtifactPointerSet:
+    pointer = ArtifactPointer(file_id=file_id)
+    return ArtifactPointerSet(
+        correlation_id=run_id, payload=PointerSetPayload(subject="run", pointer=pointer)
+    )
+
+
+def _revoked(run_id: str) -> ArtifactPointerRevoked:
+    payload = PointerRevokedPayload(subject="run", reason="bad")
+    return ArtifactPointerRevoked(correlation_id=run_id, payload=payload)
+
+
+def test_the_pointer_in_force_is_the_last_set_unless_revoked_after(
+    redis_client: redis.Redis,
+) -> None:
+    log = EventLog(redis_client)
+    assert History.read(log, "r").pointer() is None
+    log.append(_set("r", FILE_A))
+    log.append(_set("r", FILE_B))
+    assert History.read(log, "r").pointer() == ArtifactPointer(file_id=FILE_B)
+    log.append(_revoked("r"))
+    history = History.read(log, "r")
+    assert history.pointer() is None
+    assert history.upload_settled
+    log.append(_set("r", FILE_A))
+    assert History.read(log, "r").pointer() == ArtifactPointer(file_id=FILE_A)
+
+
+def test_facts_the_stages_decide_on(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    log.append(TrainingStarted(correlation_id="r", payload=NodePayload(node_id="n")))
+    history = History.read(log, "r")
+    assert not history.run_finished
+    assert not history.cancel_requested
+    assert not history.upload_settled
+    assert not history.tokenizer_finished
+    log.append(TrainingCancelRequested(correlation_id="r"))
+    failed = UploadFailedPayload(subject="run", node_id="n", reason="413")
+    log.append(ArtifactUploadFailed(correlation_id="r", payload=failed))
+    history = History.read(log, "r")
+    assert history.cancel_requested
+    assert history.upload_settled
+    assert history.pointer() is None
+
+
+def test_an_undecodable_entry_is_skipped(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    entry_id = redis_client.xadd(names.TRAINING_STREAM, {"event": b"{not json"})
+    redis_client.rpush(names.correlation_key("r"), f"{names.TRAINING_STREAM} {text(entry_id)}")
+    log.append(TrainingCancelRequested(correlation_id="r"))
+
+    assert [event.type for event in History.read(log, "r").events] == ["training.cancel_requested"]
+
+
+def test_record_appends_once_per_cause_and_kind(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    cause = TokenizerRequested(correlation_id="r", payload=TokenizerSpec(corpus_file_id=FILE_A))
+
+    def started() -> TrainingStarted:
+        return TrainingStarted(correlation_id="r", payload=NodePayload(node_id="n"))
+
+    first = record(log, cause, started())
+    again = record(log, cause, started())
+    other_attempt = record(log, cause, started(), once_per="attempt-2")
+
+    assert (first.entry_id, again.duplicate) == (again.entry_id, True)
+    assert not other_attempt.duplicate
+    assert len(History.read(log, "r").events) == 2

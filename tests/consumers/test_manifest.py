@@ -1,0 +1,95 @@
+"""`manifest.json`: a typed, strict record that survives a round trip and gains its pointer."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import pytest
+import tokenizers
+import torch
+import transformers
+from pydantic import ValidationError
+
+from consumers.manifest import (
+    MANIFEST_FILE,
+    TRAINED_WITH_RUN,
+    LibraryVersions,
+    Manifest,
+    Timings,
+)
+from events.envelope import TrainingMetrics
+from events.specs import ArtifactPointer, TrainingParams
+
+FILE_ID = "ab" * 32
+
+
+def make_manifest(tokenizer: str = TRAINED_WITH_RUN) -> Manifest:
+    return Manifest(
+        run_id="run-1",
+        model={"model_type": "gpt2", "n_layer": 1, "architectures": ["GPT2LMHeadModel"]},
+        tokenizer=tokenizer,
+        corpus_file_id=FILE_ID,
+        training=TrainingParams(max_steps=3, sequence_length=32),
+        metrics=TrainingMetrics(
+            steps=3,
+            tokens=384,
+            seconds=0.5,
+            tokens_per_second=768.0,
+            train_loss=5.1,
+            val_loss=5.3,
+            perplexity=200.3,
+        ),
+        timings=Timings(
+            tokenizer_seconds=0.1, data_seconds=0.01, train_seconds=0.5, save_seconds=0.02
+        ),
+        device="cpu",
+        versions=LibraryVersions.current(),
+    )
+
+
+def test_round_trip_through_the_file(tmp_path: Path) -> None:
+    manifest = make_manifest()
+    path = tmp_path / MANIFEST_FILE
+
+    manifest.write(path)
+
+    assert Manifest.read(path) == manifest
+    assert json.loads(path.read_text())["tokenizer"] == "trained with run"
+    assert [p.name for p in tmp_path.iterdir()] == [MANIFEST_FILE]
+
+
+def test_with_pointer_adds_the_pointer_and_keeps_the_rest(tmp_path: Path) -> None:
+    manifest = make_manifest(tokenizer="tok-7")
+    path = tmp_path / MANIFEST_FILE
+    manifest.write(path)
+
+    Manifest.read(path).with_pointer(ArtifactPointer(file_id=FILE_ID)).write(path)
+
+    updated = Manifest.read(path)
+    assert updated.artifact_pointer == ArtifactPointer(file_id=FILE_ID)
+    assert updated.model_copy(update={"artifact_pointer": None}) == manifest
+    assert manifest.artifact_pointer is None
+
+
+def test_library_versions_are_those_installed() -> None:
+    versions = LibraryVersions.current()
+
+    assert versions.python == platform.python_version()
+    assert versions.torch == torch.__version__
+    assert versions.transformers == transformers.__version__
+    assert versions.tokenizers == tokenizers.__version__
+
+
+def test_unknown_fields_and_bad_tokenizer_ids_are_rejected(tmp_path: Path) -> None:
+    data = json.loads(make_manifest().model_dump_json())
+    path = tmp_path / MANIFEST_FILE
+
+    path.write_text(json.dumps({**data, "surprise": 1}))
+    with pytest.raises(ValidationError, match="surprise"):
+        Manifest.read(path)
+
+    path.write_text(json.dumps({**data, "tokenizer": "not an id"}))
+    with pytest.raises(ValidationError, match="tokenizer"):
+        Manifest.read(path)

@@ -1,0 +1,234 @@
+"""The upload stage against a real engine and a real local Data Bank: this node's completions
+become pointers, once; every failure becomes `artifact.upload_failed` with its reason."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import redis
+
+from consumers import ArtifactUploader, Manifest, UploadStage, WorkerConfig
+from consumers.manifest import MANIFEST_FILE
+from consumers.tarball import tar_digest
+from databank import DataBankClient
+from events import (
+    ArtifactPointer,
+    ArtifactPointerRevoked,
+    ArtifactPointerSet,
+    ArtifactUploaded,
+    ArtifactUploadFailed,
+    EventLog,
+    PointerRevokedPayload,
+    PointerSetPayload,
+    TokenizerCompleted,
+    TokenizerCompletedPayload,
+    TrainingCompleted,
+    TrainingCompletedPayload,
+    TrainingMetrics,
+)
+from tests.consumers.test_manifest import make_manifest
+from tests.databank.faults import Fault
+from tests.harness import LocalBank, delivery, events_of, types_of
+
+RUN = "run-1"
+METRICS = TrainingMetrics(steps=3, tokens=384, seconds=0.5, tokens_per_second=768.0)
+
+
+@pytest.fixture
+def stage(
+    redis_client: redis.Redis, bank_client: DataBankClient, worker_config: WorkerConfig
+) -> UploadStage:
+    return UploadStage(redis_client, ArtifactUploader(bank_client), worker_config)
+
+
+@pytest.fixture
+def run_dir(worker_config: WorkerConfig) -> Path:
+    """A finished run's directory, as the training stage leaves it."""
+    directory = worker_config.layout.run_dir(RUN)
+    directory.mkdir(parents=True)
+    (directory / "model.safetensors").write_bytes(os.urandom(2048))
+    make_manifest().write(directory / MANIFEST_FILE)
+    return directory
+
+
+def _completed(redis_client: redis.Redis, node: str = "node-a") -> TrainingCompleted:
+    payload = TrainingCompletedPayload(node_id=node, metrics=METRICS)
+    event = TrainingCompleted(correlation_id=RUN, payload=payload)
+    EventLog(redis_client).append(event)
+    return event
+
+
+def _posts(bank: LocalBank) -> int:
+    return len(bank.faults.requests("POST", "/files"))
+
+
+def test_a_completed_run_is_uploaded_and_pointed_to(
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    local_bank: LocalBank,
+    run_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="consumers")
+    file_id, size = tar_digest(run_dir)
+
+    stage.on_training_completed(_completed(redis_client), delivery())
+
+    log = EventLog(redis_client)
+    assert types_of(log, RUN) == [
+        "training.completed",
+        "artifact.uploaded",
+        "artifact.pointer_set",
+    ]
+    uploaded = events_of(log, RUN, ArtifactUploaded)[0].payload
+    assert (uploaded.subject, uploaded.node_id, uploaded.file_id) == ("run", "node-a", file_id)
+    assert (uploaded.sha256, uploaded.size) == (file_id, size)
+    pointer = events_of(log, RUN, ArtifactPointerSet)[0].payload
+    assert (pointer.subject, pointer.pointer.file_id) == ("run", file_id)
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer == pointer.pointer
+    [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_uploaded"]
+    assert (getattr(record, "run_id", None), getattr(record, "file_id", None)) == (RUN, file_id)
+    with local_bank.client() as client:
+        assert client.head(file_id).size == size
+
+
+def test_a_redelivered_completion_is_not_uploaded_again(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    completed = _completed(redis_client)
+    stage.on_training_completed(completed, delivery())
+    stage.on_training_completed(completed, delivery(attempt=2))
+    assert _posts(local_bank) == 1
+    assert len(types_of(EventLog(redis_client), RUN)) == 3
+
+
+def test_a_pointer_already_in_the_log_reaches_the_manifest_without_an_upload(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    """A worker that died after `artifact.pointer_set` and before writing the manifest."""
+    pointer = ArtifactPointer(file_id="c" * 64)
+    completed = _completed(redis_client)
+    payload = PointerSetPayload(subject="run", pointer=pointer)
+    EventLog(redis_client).append(ArtifactPointerSet(correlation_id=RUN, payload=payload))
+
+    stage.on_training_completed(completed, delivery(attempt=2))
+    stage.on_training_completed(completed, delivery(attempt=3))
+
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer == pointer
+    assert _posts(local_bank) == 0
+
+
+def test_a_revoked_pointer_is_not_uploaded_again_nor_written(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    completed = _completed(redis_client)
+    log = EventLog(redis_client)
+    payload = PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id="c" * 64))
+    log.append(ArtifactPointerSet(correlation_id=RUN, payload=payload))
+    revoked = PointerRevokedPayload(subject="run", reason="bad weights")
+    log.append(ArtifactPointerRevoked(correlation_id=RUN, payload=revoked))
+
+    stage.on_training_completed(completed, delivery(attempt=2))
+
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer is None
+    assert _posts(local_bank) == 0
+
+
+def test_another_nodes_completions_are_not_touched(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    stage.on_training_completed(_completed(redis_client, node="node-b"), delivery())
+    payload = TokenizerCompletedPayload(node_id="node-b", vocab_size=300)
+    stage.on_tokenizer_completed(
+        TokenizerCompleted(correlation_id="tok-1", payload=payload), delivery()
+    )
+    assert _posts(local_bank) == 0
+    assert types_of(EventLog(redis_client), RUN) == ["training.completed"]
+
+
+def _reason(redis_client: redis.Redis) -> str:
+    [failed] = events_of(EventLog(redis_client), RUN, ArtifactUploadFailed)
+    assert (failed.payload.subject, failed.payload.node_id) == ("run", "node-a")
+    return failed.payload.reason
+
+
+def test_a_missing_run_directory_fails_the_upload(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank
+) -> None:
+    completed = _completed(redis_client)
+    stage.on_training_completed(completed, delivery())
+    stage.on_training_completed(completed, delivery(attempt=2))
+    assert _reason(redis_client).startswith("FileNotFoundError: ")
+    assert "is missing on node node-a" in _reason(redis_client)
+    assert _posts(local_bank) == 0
+
+
+def test_a_refused_upload_fails_with_the_reason(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    body = b'{"code":"FORBIDDEN","message":"the key lacks the upload scope"}'
+    local_bank.faults.add(Fault(kind="answer", method="POST", status=403, body=body))
+    stage.on_training_completed(_completed(redis_client), delivery())
+    assert _reason(redis_client).startswith("Forbidden: POST /files: the key lacks")
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer is None
+
+
+def test_a_directory_that_cannot_be_archived_fails_the_upload(
+    stage: UploadStage, redis_client: redis.Redis, run_dir: Path
+) -> None:
+    (run_dir / "link").symlink_to(run_dir / "model.safetensors")
+    stage.on_training_completed(_completed(redis_client), delivery())
+    assert _reason(redis_client).startswith("UnsupportedMember: link: ")
+
+
+def test_a_run_directory_without_manifest_is_uploaded_as_it_is(
+    stage: UploadStage, redis_client: redis.Redis, run_dir: Path
+) -> None:
+    (run_dir / MANIFEST_FILE).unlink()
+    stage.on_training_completed(_completed(redis_client), delivery())
+    assert types_of(EventLog(redis_client), RUN)[-1] == "artifact.pointer_set"
+    assert not (run_dir / MANIFEST_FILE).exists()
+
+
+def test_a_tokenizer_is_uploaded_and_pointed_to(
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    worker_config: WorkerConfig,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="consumers")
+    directory = worker_config.layout.tokenizer_dir("tok-1")
+    directory.mkdir(parents=True)
+    (directory / "tokenizer.json").write_text("{}")
+    payload = TokenizerCompletedPayload(node_id="node-a", vocab_size=300)
+    completed = TokenizerCompleted(correlation_id="tok-1", payload=payload)
+    EventLog(redis_client).append(completed)
+
+    stage.on_tokenizer_completed(completed, delivery())
+
+    [pointer] = events_of(EventLog(redis_client), "tok-1", ArtifactPointerSet)
+    assert (pointer.payload.subject, pointer.payload.pointer.file_id) == (
+        "tokenizer",
+        tar_digest(directory)[0],
+    )
+    [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_uploaded"]
+    assert getattr(record, "tokenizer_id", None) == "tok-1"
+
+
+def test_a_failed_tokenizer_upload_names_the_tokenizer(
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    local_bank: LocalBank,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload = TokenizerCompletedPayload(node_id="node-a", vocab_size=300)
+    completed = TokenizerCompleted(correlation_id="tok-1", payload=payload)
+    EventLog(redis_client).append(completed)
+    stage.on_tokenizer_completed(completed, delivery())
+    [failed] = events_of(EventLog(redis_client), "tok-1", ArtifactUploadFailed)
+    assert failed.payload.subject == "tokenizer"
+    [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_upload_failed"]
+    assert getattr(record, "tokenizer_id", None) == "tok-1"

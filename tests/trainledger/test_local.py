@@ -1,0 +1,106 @@
+"""The local stack, as a user runs it: `trainledger up` and `trainledger demo`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from projections import RunStatus
+from tests.waiting import wait_until
+from trainledger import local_cli
+from trainledger.cli import app
+from trainledger.local import Ports, Stack, local_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`trainledger up` in a process of its own, stopped with SIGTERM afterwards."""
+    root = tmp_path_factory.mktemp("up")
+    ports = Ports.free()
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("REDIS__", "APP__"))
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainledger", "up", "--root", str(root), "--api-port", str(ports.api),
+         "--databank-port", str(ports.databank), "--inference-port", str(ports.inference)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: answers(f"http://127.0.0.1:{ports.inference}/healthz"), timeout=180, what="up"
+        )
+        yield Stack(
+            redis_url="",
+            api_url=f"http://127.0.0.1:{ports.api}",
+            databank_url=f"http://127.0.0.1:{ports.databank}",
+            databank_key=(root / "databank.key").read_text(),
+            inference_url=f"http://127.0.0.1:{ports.inference}",
+            logs=root / "logs",
+            key_file=root / "databank.key",
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "stopped" in output
+    assert "write/read API" in output
+    assert oct((root / "databank.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_up_runs_the_pipeline(stack: Stack) -> None:
+    run_id = local_cli.train(stack, steps=3)
+    status = local_cli.completed(local_cli.wait_for(stack, run_id, timeout=240))
+    assert status.artifact is not None
+    pointer, text = local_cli.use(stack, run_id)
+    assert pointer == status.artifact
+    assert text.startswith("The river")
+
+
+def test_a_run_that_never_appears_times_out(stack: Stack) -> None:
+    with pytest.raises(typer.Exit):
+        local_cli.wait_for(stack, "no-such-run", timeout=0)
+
+
+def test_a_run_that_did_not_complete_exits_1() -> None:
+    with pytest.raises(typer.Exit):
+        local_cli.completed(
+            RunStatus(run_id="r", status="failed", message="artifact upload failed")
+        )
+
+
+def test_demo_runs_end_to_end() -> None:
+    env = {key: value for key, value in os.environ.items() if key.startswith(("REDIS__", "APP__"))}
+    for key in env:
+        os.environ.pop(key)
+    try:
+        result = CliRunner().invoke(app, ["demo", "--steps", "3"], terminal_width=200)
+    finally:
+        os.environ.update(env)
+    assert result.exit_code == 0, result.output
+    assert "completed; artifact in Data Bank" in result.output
+    assert "generated: 'The river" in result.output
+
+
+def test_a_given_key_is_used_and_a_generated_one_is_kept(tmp_path: Path) -> None:
+    assert local_key(tmp_path, "given") == "given"
+    generated = local_key(tmp_path / "fresh", None)
+    assert local_key(tmp_path / "fresh", None) == generated
+    assert len(generated) >= 24
