@@ -67,48 +67,45 @@ def local_key(root: Path, given: str | None) -> str:
     return path.read_text().strip()
 
 
+def data_bank(settings: Settings, root: Path, ports: Ports) -> tuple[str, str, list[ServiceSpec]]:
+    """Data Bank's URL and key, and the local server to start when the settings name none."""
+    url, key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
+    if url and key:
+        return url, key, []
+    url, key = _url(ports.databank), local_key(root, key)
+    env = {"DATABANK__DATA_DIR": str(root / "databank"), "DATABANK__API_UPLOAD_KEYS": key}
+    args = ("databank", "--port", str(ports.databank))
+    return url, key, [ServiceSpec("databank", args, env, f"{url}/readyz")]
+
+
 @contextmanager
 def local_stack(settings: Settings, root: Path, ports: Ports) -> Iterator[Stack]:
     """Run every service under `root` (data, artifacts, logs) until the block ends."""
+    bank_url, bank_key, bank = data_bank(settings, root, ports)
+    api, inference = _url(ports.api), _url(ports.inference)
+    services = [
+        *bank,
+        ServiceSpec("projector", ("projector",)),
+        ServiceSpec("worker", ("worker",)),
+        ServiceSpec("api", ("api", "--port", str(ports.api)), ready_url=f"{api}/healthz"),
+        ServiceSpec(
+            "inference",
+            ("inference", "--port", str(ports.inference)),
+            ready_url=f"{inference}/healthz",
+        ),
+    ]
     with engine_url(settings.redis.url, root / "engine") as redis_url:
         env = {
             **os.environ,
             "REDIS__URL": redis_url,
             "APP__ARTIFACTS_ROOT": str(root / "artifacts"),
+            "INFERENCE__CACHE_DIR": str(root / "inference"),
+            "APP__DATA_BANK_API_URL": bank_url,
+            "APP__DATA_BANK_API_KEY": bank_key,
         }
-        env["INFERENCE__CACHE_DIR"] = str(root / "inference")
         with Supervisor(root / "logs", env) as supervisor:
-            bank_url, bank_key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
-            if not bank_url or not bank_key:
-                bank_url, bank_key = _url(ports.databank), local_key(root, bank_key)
-                bank_env = {
-                    "DATABANK__DATA_DIR": str(root / "databank"),
-                    "DATABANK__API_UPLOAD_KEYS": bank_key,
-                }
-                supervisor.start(
-                    ServiceSpec(
-                        "databank",
-                        ("databank", "--port", str(ports.databank)),
-                        bank_env,
-                        f"{bank_url}/readyz",
-                    )
-                )
-            supervisor.base_env.update(
-                APP__DATA_BANK_API_URL=bank_url, APP__DATA_BANK_API_KEY=bank_key
-            )
-            supervisor.start(ServiceSpec("projector", ("projector",)))
-            supervisor.start(ServiceSpec("worker", ("worker",)))
-            api, inference = _url(ports.api), _url(ports.inference)
-            supervisor.start(
-                ServiceSpec("api", ("api", "--port", str(ports.api)), ready_url=f"{api}/healthz")
-            )
-            supervisor.start(
-                ServiceSpec(
-                    "inference",
-                    ("inference", "--port", str(ports.inference)),
-                    ready_url=f"{inference}/healthz",
-                )
-            )
+            for spec in services:
+                supervisor.start(spec)
             yield Stack(
                 redis_url, api, bank_url, bank_key, inference, root / "logs", root / "databank.key"
             )

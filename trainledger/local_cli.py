@@ -87,10 +87,7 @@ def demo(
         status = completed(wait_for(stack, run_id, timeout))
         pointer, text = use(stack, run_id)
     console.print(f"run {run_id} completed; artifact in Data Bank: {pointer.file_id}")
-    if status.metrics is not None:
-        console.print(
-            f"validation loss {status.metrics.val_loss}, perplexity {status.metrics.perplexity}"
-        )
+    console.print(f"metrics: {status.metrics}")
     console.print(f"generated: {text!r}")
 
 

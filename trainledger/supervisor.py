@@ -30,10 +30,12 @@ class ServiceSpec:
     args: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     ready_url: str | None = None
+    program: tuple[str, ...] = (sys.executable, "-m", "trainledger")
+    """What runs `args`: this interpreter's trainledger CLI."""
 
     def command(self) -> list[str]:
-        """The command line: this interpreter running the trainledger CLI."""
-        return [sys.executable, "-m", "trainledger", *self.args]
+        """The command line."""
+        return [*self.program, *self.args]
 
 
 @dataclass
@@ -93,12 +95,6 @@ class Supervisor:
             return httpx.get(service.spec.ready_url, timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
-
-    def check(self) -> None:
-        """Raise when a service has exited."""
-        for service in self.running:
-            if service.process.poll() is not None:
-                raise ServiceFailed(f"{service.spec.name} exited; see {service.log}")
 
     def stop_all(self, timeout: float = 30.0) -> None:
         """SIGTERM each service, newest first; SIGKILL one that outlives `timeout`."""
