@@ -77,7 +77,11 @@ class LocalEngine:
             "--logfile", str(self.data_dir / "engine.log"),
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except EngineError:
+            self.stop()  # never leave a half-started engine behind
+            raise
         (self.data_dir / PORT_FILE).write_text(str(self.port))
 
     def _wait_ready(self, timeout: float) -> None:
