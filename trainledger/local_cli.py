@@ -74,7 +74,7 @@ def show(stack: Stack) -> None:
 
 
 def demo(
-    steps: Annotated[int, typer.Option(min=1, help="Training steps of the demo model.")] = 60,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps of the demo model.")] = 200,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 600.0,
 ) -> None:
     """Upload a corpus, train a tiny model through the log, fetch it by pointer, generate."""
@@ -145,7 +145,7 @@ def use(stack: Stack, run_id: str) -> tuple[ArtifactPointer, str]:
     pointer = ArtifactPointer.model_validate_json(
         httpx.get(f"{stack.api_url}/runs/{run_id}/artifact", timeout=30).content
     )
-    body = {"run_id": run_id, "prompt": "The river", "max_new_tokens": 24}
+    body = {"run_id": run_id, "prompt": "The river", "max_new_tokens": 24, "temperature": 0.8}
     answer = httpx.post(f"{stack.inference_url}/generate", json=body, timeout=120)
     answer.raise_for_status()
     return pointer, GenerateResponse.model_validate_json(answer.content).text
