@@ -4,7 +4,7 @@ Group `upload:<node_id>` on `stream:training`: every node sees every completion 
 only those naming itself, because only that node holds the files (a node never touches
 another node's run). For each of its completions it streams the deterministic tar of the
 directory (`ArtifactUploader`), then appends `artifact.uploaded` and `artifact.pointer_set`
-and, for a run, writes `artifact_pointer` into its `manifest.json`. Any Data Bank failure
+and, for a run, writes `artifact_pointer` into its `manifest.json`. Every Data Bank failure
 that survives the client's retries (auth, size, 5xx, timeouts, an answer that is not JSON or
 lacks the id, a checksum mismatch), an unarchivable or missing directory, ends in
 `artifact.upload_failed` with the reason: there is no local-only fallback.

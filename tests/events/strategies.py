@@ -161,4 +161,4 @@ events: st.SearchStrategy[Event] = st.one_of(
         **common,
     ),
 )
-"""Any valid event."""
+"""A valid event of every type."""

@@ -1,4 +1,4 @@
-"""Any delivery converges: duplicates, cross-stream reorderings, crashes, reclaims, rebuilds.
+"""Every delivery converges: duplicates, cross-stream reorderings, crashes, reclaims, rebuilds.
 
 One clean pass (the log in order, one projector, no failures) is the reference. The same
 events appended in another interleaving, some twice (as a dead-letter replay re-appends), with
