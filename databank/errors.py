@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 class DataBankError(Exception):
-    """Any failure talking to Data Bank; carries what the service said, when it said anything."""
+    """A failure talking to Data Bank; carries what the service said, when it said anything."""
 
     def __init__(
         self,

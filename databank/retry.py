@@ -20,7 +20,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from databank.errors import TransientError
+from databank.errors import DataBankError, TransientError
 
 _log = logging.getLogger("databank.client")
 
@@ -39,21 +39,12 @@ class RetryPolicy(BaseModel):
     total_seconds: float = Field(default=300.0, gt=0, description="no new attempt after this")
 
 
-class RetryableError(Exception):
-    """Raised by one attempt when trying again may succeed; never escapes the client."""
+class RetryableError(DataBankError):
+    """Raised by one attempt when trying again may succeed; never escapes the client.
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.request_id = request_id
+    It carries what the service said, like every `DataBankError`; `call_with_retries`
+    turns it into a `TransientError` once the policy is spent.
+    """
 
 
 def _log_retry(what: str) -> Callable[[RetryCallState], None]:
