@@ -16,12 +16,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from events import group_stats, names
+from events.wire import text
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-def _text(value: bytes | str) -> str:
-    return value if isinstance(value, str) else value.decode()
 
 
 def _groups(client: redis.Redis) -> list[tuple[str, str]]:
@@ -30,7 +27,7 @@ def _groups(client: redis.Redis) -> list[tuple[str, str]]:
     pairs.update((stream, names.PROJECTOR_GROUP) for stream in names.ALL_STREAMS)
     for stream in names.ALL_STREAMS:
         if client.exists(stream):
-            pairs.update((stream, _text(row["name"])) for row in client.xinfo_groups(stream))
+            pairs.update((stream, text(row["name"])) for row in client.xinfo_groups(stream))
     return sorted(pairs)
 
 

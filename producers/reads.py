@@ -23,6 +23,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from events import ArtifactPointer, DecodeError, Event, LogEntry, names
+from events.wire import text
 from producers.commands import ID_PATTERN, RunPath
 from producers.errors import (
     ErrorBody,
@@ -89,7 +90,7 @@ class Freshness:
         if min_position is None:
             return
         last = await self.services.aio.xrevrange(names.TRAINING_STREAM, count=1)
-        if not last or position(min_position) > position(_text(last[0][0])):
+        if not last or position(min_position) > position(text(last[0][0])):
             raise InvalidRequestError(
                 f"min_position {min_position} is not an entry of {names.TRAINING_STREAM}"
             )
@@ -151,10 +152,6 @@ def _history_entry(entry: LogEntry) -> HistoryEntry:
     except DecodeError as error:
         return HistoryEntry(stream=entry.stream, entry_id=entry.entry_id, error=str(error))
     return HistoryEntry(stream=entry.stream, entry_id=entry.entry_id, event=event)
-
-
-def _text(value: bytes | str | None) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def router(services: Services) -> APIRouter:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
+from events.wire import text
 
-def text(value: object) -> str:
-    """A string reply as `str`."""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"expected a string reply, got {type(value).__name__}")
+__all__ = ["text", "text_map"]
 
 
 def text_map(reply: object) -> dict[str, str]:
