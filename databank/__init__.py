@@ -1,4 +1,5 @@
-"""Data Bank: the client (httpx), the local server of the same protocol, the corpus fetcher.
+"""Data Bank: the client (httpx; downloads on `http.client`, see `databank.rawget`), the local
+server of the same protocol, the corpus fetcher.
 
 Imports nothing else of trainledger. The protocol, including the deployed service's quirks
 that the client tolerates, is described in `DATABANK_PROTOCOL.md`.

@@ -4,6 +4,10 @@ Built to work against the deployed service as it behaves (see `DATABANK_PROTOCOL
 checked before sending, error bodies that are not JSON are reported rather than parsed, ETags
 are accepted with or without quotes, resumes never use suffix ranges, and a zero-byte file is
 never fetched with GET.
+
+Downloads read their body with `http.client` into reused buffers (`databank.rawget` says why);
+every other call, and the building of every request, is httpx. Both share one TLS context and
+connect directly: no proxy from the environment.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from databank.ids import EMPTY_FILE_ID, validate_file_id
 from databank.models import ErrorBody, FileHead, FileInfo
 from databank.multipart import MultipartFile
 from databank.ranges import parse_content_range, resume_from
+from databank.rawget import ERROR_BODY_LIMIT, RawGetter, RawResponse
 from databank.retry import RetryableError, RetryPolicy, call_with_retries
 from databank.sink import DownloadSink
 
@@ -60,7 +65,6 @@ _STATUS_ERRORS: dict[int, type[DataBankError]] = {
     422: BadRequest,
     507: InsufficientStorage,
 }
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 class Timeouts(BaseModel):
@@ -155,9 +159,15 @@ class DataBankClient:
         self._retry = retry or RetryPolicy()
         self._chunk_size = chunk_size
         self._base_url = base_url
+        tls = httpx.create_ssl_context()
         self._http = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(self._timeouts.read, connect=self._timeouts.connect),
+            verify=tls,
+            trust_env=False,
+        )
+        self._getter = RawGetter(
+            connect_timeout=self._timeouts.connect, read_timeout=self._timeouts.read, tls=tls
         )
 
     def __repr__(self) -> str:
@@ -316,41 +326,33 @@ class DataBankClient:
 
     def _fetch_into(self, file_id: str, sink: DownloadSink, request_id: str) -> None:
         """One GET: from the start, or resuming at `sink.offset` when it holds bytes already."""
-        url = f"/files/{file_id}"
         headers = self._headers(request_id) | {"Accept-Encoding": "identity"}
         resuming = sink.offset > 0
         if resuming:
             headers["Range"] = resume_from(sink.offset)
-        with (
-            _transport_errors(f"GET {url}"),
-            self._http.stream("GET", url, headers=headers) as response,
-        ):
-            if resuming and self._refuses_resume(response, sink):
-                _log.warning("GET %s: resume at %d refused; restarting from zero", url, sink.offset)
-                sink.restart()
-                response.close()
-                self._fetch_into(file_id, sink, request_id)
+        request = self._http.build_request("GET", f"/files/{file_id}", headers=headers)
+        with self._getter.get(request) as response:
+            if not (resuming and _refuses_resume(response.status_code, response.headers, sink)):
+                self._receive(response, sink, request_id, resuming=resuming)
                 return
-            self._check(response, request_id, ok=(200, 206) if resuming else (200,))
-            if response.status_code == 200:
-                sink.restart()
-                sink.size = _content_length(response)
-            for chunk in response.iter_raw():
-                sink.write(chunk)
-
-    def _refuses_resume(self, response: httpx.Response, sink: DownloadSink) -> bool:
-        """True for a 416, or a 206 that does not continue exactly where `sink` stopped."""
-        if response.status_code == 416:
-            return True
-        if response.status_code != 206:
-            return False
-        span = parse_content_range(response.headers.get("Content-Range"))
-        return not (
-            span is not None
-            and span.start == sink.offset
-            and span.end == span.size - 1
-            and (sink.size is None or span.size == sink.size)
+        _log.warning(
+            "GET %s: resume at %d refused; restarting from zero", request.url.path, sink.offset
         )
+        sink.restart()
+        self._fetch_into(file_id, sink, request_id)
+
+    def _receive(
+        self, response: RawResponse, sink: DownloadSink, request_id: str, *, resuming: bool
+    ) -> None:
+        """Check the answer, then take its body: a 200 replaces whatever `sink` held."""
+        ok = (200, 206) if resuming else (200,)
+        if response.status_code not in ok:
+            self._check(response.error_response(), request_id, ok=ok)
+        if response.status_code == 200:
+            sink.restart()
+            sink.size = _content_length(response.headers)
+        while sink.fill(response.readinto):
+            pass
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -399,8 +401,23 @@ class DataBankClient:
         return text.replace(key, "[redacted]") if key else text
 
 
-def _content_length(response: httpx.Response) -> int | None:
-    length = response.headers.get("Content-Length", "")
+def _refuses_resume(status: int, headers: httpx.Headers, sink: DownloadSink) -> bool:
+    """True for a 416, or a 206 that does not continue exactly where `sink` stopped."""
+    if status == 416:
+        return True
+    if status != 206:
+        return False
+    span = parse_content_range(headers.get("Content-Range"))
+    return not (
+        span is not None
+        and span.start == sink.offset
+        and span.end == span.size - 1
+        and (sink.size is None or span.size == sink.size)
+    )
+
+
+def _content_length(headers: httpx.Headers) -> int | None:
+    length = headers.get("Content-Length", "")
     return int(length) if length.isascii() and length.isdigit() else None
 
 
@@ -409,9 +426,9 @@ def _read_capped(response: httpx.Response) -> bytes:
     body = bytearray()
     for chunk in response.iter_bytes():
         body.extend(chunk)
-        if len(body) >= _ERROR_BODY_LIMIT:
+        if len(body) >= ERROR_BODY_LIMIT:
             break
-    return bytes(body[:_ERROR_BODY_LIMIT])
+    return bytes(body[:ERROR_BODY_LIMIT])
 
 
 def _parse_error(body: bytes) -> ErrorBody | None:

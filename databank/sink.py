@@ -1,8 +1,10 @@
-"""Where a download's bytes go: a file and a running sha256, fed through two threads.
+"""Where a download's bytes go: a file and a running sha256, through a few reused buffers.
 
-Reading the socket, writing the file and hashing each cost about the same CPU; handing 1 MiB
-batches to a writer thread and a hasher thread lets the three overlap on a multi-core machine
-(both release the GIL). The queues are bounded, so memory stays flat whatever the file size.
+The receiving thread reads the socket straight into a buffer and writes it to the file; a
+hasher thread then hashes that buffer and hands it back. Hashing costs as much CPU as
+receiving and writing together, so running it beside them is what lets a download keep up
+with curl (which does not hash); hashlib releases the GIL while it works. Reusing a fixed set
+of 1 MiB buffers keeps memory flat whatever the file size and allocates nothing per chunk.
 """
 
 from __future__ import annotations
@@ -13,32 +15,25 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
-_BATCH_BYTES = 1 << 20
-_QUEUE_DEPTH = 4
+BUFFER_BYTES = 1 << 20
+_BUFFERS = 8
 
-_Batch = list[bytes] | None
+_Filled = tuple[memoryview, int] | None
 
 
 class DownloadSink:
-    """Accepts chunks in order; `flush` waits until all are written and hashed. Use with `with`."""
+    """Takes a download's bytes in order; `hexdigest` waits until all are hashed. Use `with`."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
         self._hash = hashlib.sha256()
-        self._batch: list[bytes] = []
-        self._batched = 0
         self._error: BaseException | None = None
-        self._queues: tuple[queue.Queue[_Batch], ...] = (
-            queue.Queue(_QUEUE_DEPTH),
-            queue.Queue(_QUEUE_DEPTH),
-        )
-        consumers: tuple[Callable[[bytes], object], ...] = (out.write, self._update)
-        self._threads = [
-            threading.Thread(target=self._consume, args=(q, consume), daemon=True)
-            for q, consume in zip(self._queues, consumers, strict=True)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._free: queue.Queue[memoryview] = queue.Queue()
+        for _ in range(_BUFFERS):
+            self._free.put(memoryview(bytearray(BUFFER_BYTES)))
+        self._filled: queue.Queue[_Filled] = queue.Queue()
+        self._hasher = threading.Thread(target=self._hash_filled, daemon=True)
+        self._hasher.start()
         self.offset = 0
         self.size: int | None = None
 
@@ -46,60 +41,55 @@ class DownloadSink:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for q in self._queues:
-            q.put(None)
-        for thread in self._threads:
-            thread.join()
+        self._filled.put(None)
+        self._hasher.join()
 
-    def write(self, chunk: bytes) -> None:
-        """Accept the next chunk; raises a write or hash failure from an earlier batch."""
-        self._batch.append(chunk)
-        self._batched += len(chunk)
-        self.offset += len(chunk)
-        if self._batched >= _BATCH_BYTES:
-            self._hand_off()
+    def fill(self, read_into: Callable[[memoryview], int]) -> int:
+        """Let `read_into` fill a free buffer, write what it read, and queue it for hashing.
 
-    def flush(self) -> None:
-        """Wait until every accepted chunk is in the file and in the hash."""
-        if self._batch:
-            self._hand_off()
-        for q in self._queues:
-            q.join()
-        self._raise_failure()
+        Returns the number of bytes read: 0 means `read_into` found the end.
+        """
+        buffer = self._free.get()
+        try:
+            count = read_into(buffer)
+            if count:
+                self._out.write(buffer[:count])
+        except BaseException:
+            self._free.put(buffer)
+            raise
+        if not count:
+            self._free.put(buffer)
+            return 0
+        self.offset += count
+        self._filled.put((buffer, count))
+        return count
 
     def restart(self) -> None:
         """Empty the file and the hash, to download again from the first byte."""
-        self.flush()
+        self._drain()
         self._out.seek(0)
         self._out.truncate()
         self._hash = hashlib.sha256()
         self.offset = 0
 
     def hexdigest(self) -> str:
-        """The sha256 of every accepted chunk."""
-        self.flush()
+        """The sha256 of every byte taken so far."""
+        self._drain()
         return self._hash.hexdigest()
 
-    def _hand_off(self) -> None:
-        self._raise_failure()
-        batch, self._batch, self._batched = self._batch, [], 0
-        for q in self._queues:
-            q.put(batch)
-
-    def _raise_failure(self) -> None:
+    def _drain(self) -> None:
+        self._filled.join()
         if self._error is not None:
             raise self._error
 
-    def _update(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-
-    def _consume(self, source: queue.Queue[_Batch], consume: Callable[[bytes], object]) -> None:
-        while (batch := source.get()) is not None:
+    def _hash_filled(self) -> None:
+        while (filled := self._filled.get()) is not None:
+            buffer, count = filled
             try:
                 if self._error is None:
-                    for chunk in batch:
-                        consume(chunk)
-            except BaseException as exc:  # handed to the producer at its next write or flush
+                    self._hash.update(buffer[:count])
+            except BaseException as exc:  # reported by the next `restart` or `hexdigest`
                 self._error = exc
             finally:
-                source.task_done()
+                self._free.put(buffer)
+                self._filled.task_done()

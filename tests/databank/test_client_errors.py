@@ -214,14 +214,42 @@ def test_an_unreachable_server_is_transient_after_every_attempt() -> None:
     assert "ConnectError" in str(caught.value)
 
 
-def test_a_url_the_client_cannot_speak_is_a_protocol_error() -> None:
+def test_an_unreachable_server_fails_a_download_as_transient(tmp_path: Path) -> None:
     with (
-        DataBankClient("ftp://127.0.0.1:9", KEY) as client,
-        pytest.raises(ProtocolError) as caught,
+        DataBankClient("http://127.0.0.1:9", KEY, retry=FAST) as client,
+        pytest.raises(TransientError) as caught,
     ):
-        client.info(MISSING)
+        client.download_to(MISSING, tmp_path / "copy")
 
-    assert "UnsupportedProtocol" in str(caught.value)
+    assert caught.value.attempts == 3
+    assert "ConnectionRefusedError" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_the_client_cannot_speak_is_a_protocol_error(tmp_path: Path) -> None:
+    with DataBankClient("ftp://127.0.0.1:9", KEY) as client:
+        with pytest.raises(ProtocolError) as calling:
+            client.info(MISSING)
+        with pytest.raises(ProtocolError) as downloading:
+            client.download_to(MISSING, tmp_path / "copy")
+
+    assert "UnsupportedProtocol" in str(calling.value)
+    assert "unsupported URL scheme 'ftp'" in str(downloading.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tls_to_a_server_without_it_is_transient_on_every_path(bank: Bank, tmp_path: Path) -> None:
+    tls_url = bank.url.replace("http://", "https://")
+
+    with DataBankClient(tls_url, KEY, retry=FAST) as client:
+        with pytest.raises(TransientError) as calling:
+            client.info(MISSING)
+        with pytest.raises(TransientError) as downloading:
+            client.download_to(MISSING, tmp_path / "copy")
+
+    assert "ConnectError" in str(calling.value)
+    assert "SSLError" in str(downloading.value)
+    assert bank.faults.requests("GET", f"/files/{MISSING}") == []
 
 
 def test_deleting_a_missing_file_on_a_strict_server_is_not_found(make_bank: MakeBank) -> None:
@@ -233,16 +261,20 @@ def test_deleting_a_missing_file_on_a_strict_server_is_not_found(make_bank: Make
     assert len(bank.faults.requests("DELETE", f"/files/{MISSING}")) == 1
 
 
-def test_a_huge_error_body_is_read_only_in_part(bank: Bank) -> None:
+def test_a_huge_error_body_is_read_only_in_part(bank: Bank, tmp_path: Path) -> None:
     body = b"x" * (1 << 20)
-    bank.faults.add(
-        Fault(kind="answer", status=404, body=body, headers=(("content-type", "text/plain"),))
-    )
+    headers = (("content-type", "text/plain"),)
+    bank.faults.add(Fault(kind="answer", status=404, body=body, headers=headers, times=2))
+    client = bank.client()
 
-    with pytest.raises(NotFound) as caught:
-        bank.client().info(MISSING)
+    with pytest.raises(NotFound) as calling:
+        client.info(MISSING)
+    with pytest.raises(NotFound) as downloading:
+        client.download_to(MISSING, tmp_path / "copy")
 
-    assert len(str(caught.value)) < 1000
+    assert len(str(calling.value)) < 1000
+    assert len(str(downloading.value)) < 1000
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_head_answer_without_etag_has_none(bank: Bank) -> None:
@@ -252,3 +284,18 @@ def test_a_head_answer_without_etag_has_none(bank: Bank) -> None:
     head = bank.client().head(MISSING)
 
     assert (head.size, head.content_type, head.etag) == (12, "text/plain", None)
+
+
+def test_proxies_named_in_the_environment_are_not_used(
+    bank: Bank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    data = os.urandom(1000)
+
+    with DataBankClient(bank.url, KEY, retry=FAST) as client:
+        info = client.upload(lambda: [data])
+        client.download_to(info.file_id, tmp_path / "copy")
+
+    assert (tmp_path / "copy").read_bytes() == data
+    assert len(bank.faults.requests("GET", f"/files/{info.file_id}")) == 1

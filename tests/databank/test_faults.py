@@ -70,6 +70,20 @@ def test_a_download_dropped_mid_body_resumes_from_where_it_stopped(
     _only(tmp_path, "copy")
 
 
+def test_a_download_answered_without_a_length_is_read_to_its_end_and_verified(
+    bank: Bank, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * MIB + 7)
+    file_id = _upload(bank, data)
+    chunked = (("content-type", "application/octet-stream"), ("content-length", ""))
+    bank.faults.add(Fault(kind="answer", method="GET", status=200, body=data, headers=chunked))
+
+    bank.client().download_to(file_id, tmp_path / "copy")
+
+    assert (tmp_path / "copy").read_bytes() == data
+    assert len(bank.faults.requests("GET", f"/files/{file_id}")) == 1
+
+
 def test_a_resume_answered_with_another_range_restarts_from_zero(
     bank: Bank, tmp_path: Path
 ) -> None:
@@ -145,7 +159,7 @@ def test_a_download_that_keeps_dropping_is_transient_and_leaves_nothing(
         bank.client().download_to(file_id, tmp_path / "copy")
 
     assert caught.value.attempts == 3
-    assert "RemoteProtocolError" in str(caught.value)
+    assert "connection closed" in str(caught.value)
     _only(tmp_path)
 
 
