@@ -4,7 +4,7 @@
     python bench/databank.py 512 2048   # 512 MiB and 2 GiB
 
 For each size: upload and download with `curl` and with `DataBankClient` (each in its own
-process, best of `--rounds`), against one `trainledger databank` server started as a
+process, best of `--rounds`, 3 by default: the machine is noisy), against one `trainledger databank` server started as a
 subprocess. Prints MB/s, the client/curl ratio, CPU seconds, and the peak RSS of the client
 process and of the server (Linux `VmHWM`, reset before each transfer). Targets: ratio >= 0.8
 both ways; peak RSS < 150 MiB for each, whatever the size. Each transfer starts after `sync`,
@@ -332,7 +332,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("sizes", nargs="*", type=int, default=[512], help="file sizes in MiB")
-    parser.add_argument("--rounds", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="databank-bench-"))
     try:
