@@ -4,11 +4,12 @@
     python bench/databank.py 512 2048   # 512 MiB and 2 GiB
 
 For each size: upload and download with `curl` and with `DataBankClient` (each in its own
-process, best of `--rounds`, 3 by default: the machine is noisy), against one `trainledger databank` server started as a
-subprocess. Prints MB/s, the client/curl ratio, CPU seconds, and the peak RSS of the client
-process and of the server (Linux `VmHWM`, reset before each transfer). Targets: ratio >= 0.8
-both ways; peak RSS < 150 MiB for each, whatever the size. Each transfer starts after `sync`,
-so none pays for writing back the files of the one before it.
+process, best of `--rounds`, 3 by default: the machine is noisy), against one
+`trainledger databank` server started as a subprocess. Prints MB/s, the client/curl ratio,
+CPU seconds, and the peak RSS of the client process and of the server (Linux `VmHWM`, reset
+before each transfer). Targets: ratio >= 0.8 both ways; peak RSS < 150 MiB for each, whatever
+the size. Each transfer starts after `sync`, so none pays for writing back the files of the
+one before it.
 
 The client hashes (sha256) every byte and curl does not, so as references only it also times
 curl plus `openssl dgst -sha256` (the same verification), and sha256 itself over bytes in
