@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
+from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
 from projections import RunStatus
+from tests.databank.serving import running
 from tests.waiting import wait_until
 from trainledger import local_cli
 from trainledger.cli import app
@@ -77,6 +79,34 @@ def test_up_runs_the_pipeline(stack: Stack) -> None:
 def test_a_run_that_never_appears_times_out(stack: Stack) -> None:
     with pytest.raises(typer.Exit):
         local_cli.wait_for(stack, "no-such-run", timeout=0)
+
+
+def test_waiting_prints_each_status_once_and_returns_the_final_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = iter(["queued", "queued", "running", "running", "completed"])
+
+    async def read_api(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # the lifespan scope: nothing to start
+            return
+        body = RunStatus(run_id="r", status=next(script)).model_dump_json().encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    with running(read_api) as url:
+        stack = Stack(
+            redis_url="",
+            api_url=url,
+            databank_url="",
+            databank_key="",
+            inference_url="",
+            logs=tmp_path,
+            key_file=tmp_path / "key",
+        )
+        status = local_cli.wait_for(stack, "r", timeout=60)
+
+    assert status.status == "completed"
+    assert capsys.readouterr().out.split() == ["queued", "running", "completed"]
 
 
 def test_a_run_that_did_not_complete_exits_1() -> None:
