@@ -162,9 +162,12 @@ class FileStore:
 
 
 def iter_span(
-    handle: BinaryIO, start: int, length: int, chunk_size: int = 1 << 20
+    handle: BinaryIO, start: int, length: int, chunk_size: int = 4 << 20
 ) -> Iterator[bytes]:
     """Yield `length` bytes of `handle` from `start`, then close it.
+
+    4 MiB pieces: each one costs a trip through the thread pool and the event loop, and with
+    1 MiB pieces the server spent 0.22-0.27 CPU-seconds sending 512 MiB, against 0.19-0.22.
 
     Raises `StorageCorruptError` when the file ends early: the answer's `Content-Length` is already
     sent, so the connection must break rather than end short and look complete.
