@@ -226,15 +226,23 @@ def test_an_unreachable_server_fails_a_download_as_transient(tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == []
 
 
+def _on_both_paths(
+    client: DataBankClient, kind: type[DataBankError], target: Path
+) -> tuple[str, str]:
+    """What `info` (on httpx) and `download_to` (on http.client) each raise, as text."""
+    with pytest.raises(kind) as calling:
+        client.info(MISSING)
+    with pytest.raises(kind) as downloading:
+        client.download_to(MISSING, target)
+    return str(calling.value), str(downloading.value)
+
+
 def test_a_url_the_client_cannot_speak_is_a_protocol_error(tmp_path: Path) -> None:
     with DataBankClient("ftp://127.0.0.1:9", KEY) as client:
-        with pytest.raises(ProtocolError) as calling:
-            client.info(MISSING)
-        with pytest.raises(ProtocolError) as downloading:
-            client.download_to(MISSING, tmp_path / "copy")
+        calling, downloading = _on_both_paths(client, ProtocolError, tmp_path / "copy")
 
-    assert "UnsupportedProtocol" in str(calling.value)
-    assert "unsupported URL scheme 'ftp'" in str(downloading.value)
+    assert "UnsupportedProtocol" in calling
+    assert "unsupported URL scheme 'ftp'" in downloading
     assert list(tmp_path.iterdir()) == []
 
 
@@ -242,13 +250,10 @@ def test_tls_to_a_server_without_it_is_transient_on_every_path(bank: Bank, tmp_p
     tls_url = bank.url.replace("http://", "https://")
 
     with DataBankClient(tls_url, KEY, retry=FAST) as client:
-        with pytest.raises(TransientError) as calling:
-            client.info(MISSING)
-        with pytest.raises(TransientError) as downloading:
-            client.download_to(MISSING, tmp_path / "copy")
+        calling, downloading = _on_both_paths(client, TransientError, tmp_path / "copy")
 
-    assert "ConnectError" in str(calling.value)
-    assert "SSLError" in str(downloading.value)
+    assert "ConnectError" in calling
+    assert "SSLError" in downloading
     assert bank.faults.requests("GET", f"/files/{MISSING}") == []
 
 
@@ -265,15 +270,11 @@ def test_a_huge_error_body_is_read_only_in_part(bank: Bank, tmp_path: Path) -> N
     body = b"x" * (1 << 20)
     headers = (("content-type", "text/plain"),)
     bank.faults.add(Fault(kind="answer", status=404, body=body, headers=headers, times=2))
-    client = bank.client()
 
-    with pytest.raises(NotFound) as calling:
-        client.info(MISSING)
-    with pytest.raises(NotFound) as downloading:
-        client.download_to(MISSING, tmp_path / "copy")
+    calling, downloading = _on_both_paths(bank.client(), NotFound, tmp_path / "copy")
 
-    assert len(str(calling.value)) < 1000
-    assert len(str(downloading.value)) < 1000
+    assert len(calling) < 1000
+    assert len(downloading) < 1000
     assert list(tmp_path.iterdir()) == []
 
 
