@@ -350,7 +350,7 @@ class DataBankClient:
             self._check(response.error_response(), request_id, ok=ok)
         if response.status_code == 200:
             sink.restart()
-            sink.size = _content_length(response.headers)
+            sink.size = response.length
         while sink.fill(response.readinto):
             pass
 
@@ -414,11 +414,6 @@ def _refuses_resume(status: int, headers: httpx.Headers, sink: DownloadSink) -> 
         and span.end == span.size - 1
         and (sink.size is None or span.size == sink.size)
     )
-
-
-def _content_length(headers: httpx.Headers) -> int | None:
-    length = headers.get("Content-Length", "")
-    return int(length) if length.isascii() and length.isdigit() else None
 
 
 def _read_capped(response: httpx.Response) -> bytes:

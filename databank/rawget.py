@@ -3,9 +3,9 @@
 httpx hands a body over as fresh `bytes` objects of at most 64 KiB, each copied twice on the
 way through h11; for a download that must also be written and hashed, that cost about as
 much CPU as the hashing itself (`bench/databank.py`: 1.2 to 1.3 CPU-seconds per 512 MiB with
-it, 0.6 on a quiet machine without it). The standard library's `http.client` reads straight into a buffer we own
-(`HTTPResponse.readinto`): one copy, from the kernel. So downloads use it, and everything
-else (uploads, HEAD, info, delete) stays on httpx. httpx still builds the request (URL and
+it, 0.6 on a quiet machine without it). The standard library's `http.client` reads straight
+into a buffer we own (`HTTPResponse.readinto`): one copy, from the kernel. So downloads use
+it, and everything else (uploads, HEAD, info, delete) stays on httpx. httpx still builds the request (URL and
 headers), error answers are handed back as `httpx.Response` for the client's one error
 mapping, and both paths share one TLS context and one rule: no proxy.
 """
@@ -46,7 +46,9 @@ class RawResponse:
         self._answer = answer
         self._what = f"GET {request.url.path}"
         length = self.headers.get("Content-Length", "")
-        self._remaining = int(length) if length.isascii() and length.isdigit() else None
+        # None when the answer has no usable Content-Length (chunked, or read to the close).
+        self.length = int(length) if length.isascii() and length.isdigit() else None
+        self._remaining = self.length
 
     def readinto(self, buffer: memoryview) -> int:
         """Fill `buffer` with the next bytes; 0 at the end of the body.
