@@ -19,40 +19,34 @@ temporary directory removed at the end.
 
 from __future__ import annotations
 
+import argparse
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-# Run as a script, this file's directory leads sys.path and `bench/databank.py` would shadow the
-# `databank` package (which `consumers` imports): drop it before importing anything of ours.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+import httpx
+import redis
+import torch
+from tokenizers import Tokenizer
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.utils import logging as transformers_logging
 
-import argparse  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import ExitStack, contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-import httpx  # noqa: E402
-import redis  # noqa: E402
-import torch  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
-from transformers.utils import logging as transformers_logging  # noqa: E402
-
-from consumers import Manifest  # noqa: E402
-from consumers.manifest import MANIFEST_FILE  # noqa: E402
-from consumers.tarball import tar_stream  # noqa: E402
-from databank import DataBankClient  # noqa: E402
-from events import (  # noqa: E402
+from consumers import Manifest
+from consumers.manifest import MANIFEST_FILE
+from consumers.tarball import tar_stream
+from databank import DataBankClient
+from events import (
     ArtifactUploaded,
     EventLog,
     LocalEngine,
@@ -65,9 +59,9 @@ from events import (  # noqa: E402
     TrainingSpec,
     connect,
     names,
+    text,
 )
-from events.engine import free_port  # noqa: E402
-from events.wire import text  # noqa: E402
+from events.engine import free_port
 
 MIB = 1 << 20
 KEY = "bench-key"

@@ -9,7 +9,6 @@ member is ever held: memory stays at about two chunks.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import tarfile
@@ -54,16 +53,6 @@ def tar_stream(directory: Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iter
         raise ValueError("chunk_size must be at least 1")
     members = list(_walk(directory, directory))
     return _rechunk(_pieces(members, chunk_size), chunk_size)
-
-
-def tar_digest(directory: Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[str, int]:
-    """The sha256 (lowercase hex) and size in bytes of the tar `tar_stream` produces."""
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in tar_stream(directory, chunk_size=chunk_size):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _walk(root: Path, directory: Path) -> Iterator[_Member]:

@@ -4,10 +4,10 @@ The tar is produced chunk by chunk while it is sent (`tar_stream`): no temporary
 memory stays at a few chunks whatever the model size. The sha256 of the tar is computed once,
 as the bytes go out, by the client the stream passes through (`DataBankClient.upload` hashes
 exactly what it sends and raises `IntegrityError` when the answered `file_id` is not that
-digest); hashing it a second time here would cost about a third of the client's CPU per
-upload for the same answer. The uploader counts the bytes it streamed and refuses an answer
-of another size. A retry by the client replays the stream from the start, and identical
-content gives an identical id, so a retried upload deduplicates.
+digest); hashing it a second time here would pay for a second sha256 pass over every byte
+to learn the same answer. The uploader counts the bytes it streamed and refuses an answer of
+another size. A retry by the client replays the stream from the start, and identical content
+gives an identical id, so a retried upload deduplicates.
 """
 
 from __future__ import annotations
@@ -67,10 +67,6 @@ class ArtifactUploader:
     def __init__(self, client: Uploads, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self._client = client
         self._chunk_size = chunk_size
-
-    def upload_dir(self, path: Path, *, name: str) -> str:
-        """Upload `path` as the tar file `name`; the verified file id."""
-        return self.upload(path, name=name).file_id
 
     def upload(self, path: Path, *, name: str) -> Receipt:
         """Upload `path` as the tar file `name`; what was sent and how long it took.

@@ -1,12 +1,19 @@
-"""Data Bank: the client (httpx; downloads on `http.client`, see `databank.rawget`), the local
-server of the same protocol, the corpus fetcher.
+"""Data Bank: the client of its protocol, and (in `databank.server`) a local server of it.
 
-Imports nothing else of trainledger. The protocol, including the deployed service's quirks
-that the client tolerates, is described in `DATABANK_PROTOCOL.md`.
+This surface is the client's: `DataBankClient` (httpx; downloads on `http.client`), its typed
+errors, and the fetchers that keep corpora and extracted artifacts in a local cache by file id.
+`databank/client/` holds what only the client uses, `databank/server/` the local server (import
+`create_app` from `databank.server`); file ids, wire models and byte ranges, which both use, sit
+at the top. The protocol, including the deployed service's quirks that the client tolerates, is
+described in `DATABANK_PROTOCOL.md`. Imports nothing else of trainledger but, in the server,
+`httpservice`.
 """
 
-from databank.client import DataBankClient, Timeouts, UploadSource
-from databank.errors import (
+from databank.client.artifacts import ArtifactFetcher
+from databank.client.client import DataBankClient, Timeouts
+from databank.client.corpus import CorpusFetcher
+from databank.client.download import FileDownloader
+from databank.client.errors import (
     AuthError,
     BadRequest,
     DataBankError,
@@ -22,23 +29,24 @@ from databank.errors import (
     TransientError,
     Unauthorized,
     UnexpectedStatus,
+    validate_file_id,
 )
-from databank.fetcher import CorpusFetcher, FileDownloader
-from databank.ids import EMPTY_FILE_ID, FileId, is_file_id, validate_file_id
+from databank.client.extract import ExtractLimits, UnsafeArtifactError
+from databank.client.retry import RetryPolicy
+from databank.client.upload import UploadSource
+from databank.ids import EMPTY_FILE_ID, FileId, is_file_id
 from databank.models import ErrorBody, FileHead, FileInfo
-from databank.retry import RetryPolicy
-from databank.server import create_app
-from databank.settings import DataBankServerSettings
 
 __all__ = [
     "EMPTY_FILE_ID",
+    "ArtifactFetcher",
     "AuthError",
     "BadRequest",
     "CorpusFetcher",
     "DataBankClient",
     "DataBankError",
-    "DataBankServerSettings",
     "ErrorBody",
+    "ExtractLimits",
     "FileDownloader",
     "FileHead",
     "FileId",
@@ -57,8 +65,8 @@ __all__ = [
     "TransientError",
     "Unauthorized",
     "UnexpectedStatus",
+    "UnsafeArtifactError",
     "UploadSource",
-    "create_app",
     "is_file_id",
     "validate_file_id",
 ]

@@ -1,7 +1,7 @@
-"""File ids: the lowercase hex SHA-256 of a file's bytes.
+"""File ids: the lowercase hex SHA-256 of a file's bytes, as the client and the server spell them.
 
-Validated before any request because the deployed service answers a malformed id with a
-plain-text 500, which would otherwise look like a transient failure and be retried.
+The client refuses a malformed id before sending (`validate_file_id`); the server's routes
+accept only `FILE_ID_PATTERN`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from databank.errors import InvalidFileId
-
-_FILE_ID = re.compile(r"[0-9a-f]{64}")
+FILE_ID_PATTERN = "[0-9a-f]{64}"
+"""A file id, as a regular expression."""
+_FILE_ID = re.compile(FILE_ID_PATTERN)
 
 EMPTY_FILE_ID = hashlib.sha256(b"").hexdigest()
 """The id of the zero-byte file, which the deployed service cannot serve with GET."""
@@ -23,14 +23,6 @@ EMPTY_FILE_ID = hashlib.sha256(b"").hexdigest()
 def is_file_id(value: str) -> bool:
     """True when `value` is exactly 64 lowercase hex characters."""
     return _FILE_ID.fullmatch(value) is not None
-
-
-def validate_file_id(value: str) -> str:
-    """Return `value` unchanged when it is a file id; raise `InvalidFileId` otherwise."""
-    if not is_file_id(value):
-        shown = value if len(value) <= 80 else value[:80] + "..."
-        raise InvalidFileId(f"not a file id (64 lowercase hex characters): {shown!r}")
-    return value
 
 
 def _check(value: str) -> str:

@@ -33,7 +33,10 @@ class FileHead(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The protocol's error JSON; `request_id` may be null on the deployed service."""
+    """An error answer as the client reads it, tolerantly: the deployed service may send a null
+    `request_id` and codes the protocol does not name; the local server adds an `errors` list,
+    which is ignored (its `message` summarizes it). A body without `code` (FastAPI's
+    `{"detail": ...}`) does not parse, and the client quotes it instead."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

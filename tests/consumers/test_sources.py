@@ -13,8 +13,7 @@ from transformers import PreTrainedTokenizerFast
 
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
 from consumers.uploader import ArtifactUploader
-from databank import CorpusFetcher, DataBankClient, TransientError
-from databank.artifacts import ArtifactFetcher
+from databank import ArtifactFetcher, CorpusFetcher, DataBankClient, TransientError
 from events import ArtifactPointer, ArtifactPointerSet, EventLog, PointerSetPayload
 from tests.databank.faults import Fault
 from tests.harness import LocalBank
@@ -94,7 +93,7 @@ def test_a_tokenizer_is_fetched_by_its_pointer(
     tmp_path: Path,
 ) -> None:
     tokenizer.save_pretrained(tmp_path / "tok")
-    file_id = ArtifactUploader(bank_client).upload_dir(tmp_path / "tok", name="tokenizer.tar")
+    file_id = ArtifactUploader(bank_client).upload(tmp_path / "tok", name="tokenizer.tar").file_id
     log = EventLog(redis_client)
     _point(log, "tok-1", file_id)
 

@@ -3,6 +3,7 @@ become pointers, once; every failure becomes `artifact.upload_failed` with its r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -12,7 +13,6 @@ import redis
 
 from consumers import ArtifactUploader, Manifest, UploadStage, WorkerConfig
 from consumers.manifest import MANIFEST_FILE
-from consumers.tarball import tar_digest
 from databank import DataBankClient
 from events import (
     ArtifactPointer,
@@ -30,6 +30,7 @@ from events import (
     TrainingMetrics,
 )
 from tests.consumers.test_manifest import make_manifest
+from tests.consumers.test_tarball import archive
 from tests.databank.faults import Fault
 from tests.harness import LocalBank, delivery, events_of, types_of
 
@@ -73,7 +74,8 @@ def test_a_completed_run_is_uploaded_and_pointed_to(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="consumers")
-    file_id, size = tar_digest(run_dir)
+    tar = archive(run_dir)
+    file_id, size = hashlib.sha256(tar).hexdigest(), len(tar)
 
     stage.on_training_completed(_completed(redis_client), delivery())
 
@@ -212,7 +214,7 @@ def test_a_tokenizer_is_uploaded_and_pointed_to(
     [pointer] = events_of(EventLog(redis_client), "tok-1", ArtifactPointerSet)
     assert (pointer.payload.subject, pointer.payload.pointer.file_id) == (
         "tokenizer",
-        tar_digest(directory)[0],
+        hashlib.sha256(archive(directory)).hexdigest(),
     )
     [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_uploaded"]
     assert getattr(record, "tokenizer_id", None) == "tok-1"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from consumers.tarball import UnsupportedMember, tar_digest
+from consumers.tarball import UnsupportedMember
 from consumers.uploader import TAR_CONTENT_TYPE, ArtifactUploader
 from databank import FileInfo, IntegrityError
+from tests.consumers.test_tarball import archive
 from tests.databank.faults import Fault
 from tests.harness import LocalBank
 
@@ -28,16 +29,17 @@ def _run_dir(root: Path) -> Path:
     return run
 
 
-def test_upload_dir_streams_the_tar_and_returns_its_sha256(
+def test_upload_streams_the_tar_and_answers_its_sha256(
     local_bank: LocalBank, tmp_path: Path
 ) -> None:
     run = _run_dir(tmp_path)
     with local_bank.client() as client:
-        file_id = ArtifactUploader(client, chunk_size=1024).upload_dir(run, name="run-r1.tar")
+        file_id = ArtifactUploader(client, chunk_size=1024).upload(run, name="run-r1.tar").file_id
         client.download_to(file_id, tmp_path / "copy.tar")
         info = client.info(file_id)
 
-    assert file_id == tar_digest(run)[0]
+    assert file_id == hashlib.sha256(archive(run)).hexdigest()
+    assert (tmp_path / "copy.tar").read_bytes() == archive(run)
     assert info.content_type == TAR_CONTENT_TYPE
     with tarfile.open(tmp_path / "copy.tar") as tar:
         assert sorted(tar.getnames()) == ["model.safetensors", "sub", "sub/config.json"]
@@ -51,8 +53,9 @@ def test_a_retried_upload_replays_the_stream_and_reports_what_was_sent(
     with local_bank.client() as client:
         receipt = ArtifactUploader(client).upload(run, name="run-r1.tar")
 
-    digest, size = tar_digest(run)
-    assert (receipt.file_id, receipt.sha256, receipt.size) == (digest, digest, size)
+    data = archive(run)
+    digest = hashlib.sha256(data).hexdigest()
+    assert (receipt.file_id, receipt.sha256, receipt.size) == (digest, digest, len(data))
     assert receipt.seconds > 0
     assert len(local_bank.faults.requests("POST", "/files")) == 2
 
@@ -83,13 +86,13 @@ class _Answering:
 
 def test_an_answer_of_another_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="but the tar sent is"):
-        ArtifactUploader(_Answering(size_delta=1)).upload_dir(_run_dir(tmp_path), name="run.tar")
+        ArtifactUploader(_Answering(size_delta=1)).upload(_run_dir(tmp_path), name="run.tar")
 
 
 def test_an_answer_with_another_id_is_refused(local_bank: LocalBank, tmp_path: Path) -> None:
     """The client hashes what the uploader streams; a wrong id never becomes a receipt."""
     run = _run_dir(tmp_path)
-    size = tar_digest(run)[1]
+    size = len(archive(run))
     body = json.dumps(
         {
             "file_id": "0" * 64,
@@ -101,7 +104,7 @@ def test_an_answer_with_another_id_is_refused(local_bank: LocalBank, tmp_path: P
     ).encode()
     local_bank.faults.add(Fault(kind="answer", method="POST", status=201, body=body))
     with local_bank.client() as client, pytest.raises(IntegrityError, match="hash to"):
-        ArtifactUploader(client).upload_dir(run, name="run.tar")
+        ArtifactUploader(client).upload(run, name="run.tar")
 
 
 def test_a_directory_that_cannot_be_archived_sends_nothing(
@@ -110,7 +113,7 @@ def test_a_directory_that_cannot_be_archived_sends_nothing(
     run = _run_dir(tmp_path)
     (run / "link").symlink_to(run / "model.safetensors")
     with local_bank.client() as client, pytest.raises(UnsupportedMember):
-        ArtifactUploader(client).upload_dir(run, name="run.tar")
+        ArtifactUploader(client).upload(run, name="run.tar")
     assert local_bank.faults.requests("POST", "/files") == []
 
 
@@ -130,6 +133,6 @@ def test_the_answered_bytes_are_the_tar(tmp_path: Path) -> None:
             sent.append(b"".join(source()))
             return super().upload(lambda: [sent[-1]], filename=filename)
 
-    ArtifactUploader(Keeping()).upload_dir(run, name="run.tar")
+    ArtifactUploader(Keeping()).upload(run, name="run.tar")
     with tarfile.open(fileobj=io.BytesIO(sent[0])) as tar:
         assert "model.safetensors" in tar.getnames()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from databank import DataBankClient, DataBankServerSettings, RetryPolicy, Timeouts, create_app
+from databank import DataBankClient, RetryPolicy, Timeouts
+from databank.server import DataBankServerSettings, create_app
 from tests.databank.faults import FaultInjector
 from tests.databank.quirks import DeployedQuirks
 from tests.databank.serving import running

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from databank import InvalidFileId
-from databank.artifacts import ArtifactFetcher
-from databank.safetar import UnsafeArtifactError
+from databank import ArtifactFetcher, InvalidFileId, UnsafeArtifactError
 
 
 def tar_of(files: dict[str, bytes]) -> bytes:

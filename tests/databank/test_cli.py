@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests import logged
 from tests.waiting import wait_until
 from trainledger.cli import app
 from trainledger.databank_cli import DataBankEnv
@@ -111,3 +112,5 @@ def test_the_command_serves_the_protocol_until_terminated(
     assert [answer.status_code for answer in answers] == [200, 404]
     assert (environment / "objects").is_dir()
     assert sigterm_recorded == [signal.SIGTERM]
+    assert logged.formatter().service == "databank"
+    assert "cli-key" in logged.formatter().secrets

@@ -123,6 +123,14 @@ def test_a_malformed_file_id_fails_before_any_request(bank: Bank, tmp_path: Path
     [
         (400, _error("INVALID_INPUT"), BadRequest, "INVALID_INPUT"),
         (400, _error("BAD_REQUEST"), BadRequest, "BAD_REQUEST"),
+        (
+            400,
+            b'{"code": "INVALID_INPUT", "message": "path.file_id: bad", "request_id": "r",'
+            b' "errors": [{"field": "path.file_id", "message": "bad"}]}',
+            BadRequest,
+            "INVALID_INPUT",
+        ),
+        (400, b'{"code": "INVALID_INPUT", "errors": "not a list"}', BadRequest, "INVALID_INPUT"),
         (401, _error("UNAUTHORIZED"), Unauthorized, "UNAUTHORIZED"),
         (403, _error("FORBIDDEN"), Forbidden, "FORBIDDEN"),
         (404, _error("NOT_FOUND"), NotFound, "NOT_FOUND"),
@@ -137,6 +145,7 @@ def test_a_malformed_file_id_fails_before_any_request(bank: Bank, tmp_path: Path
         ),
         (507, _error("INSUFFICIENT_STORAGE"), InsufficientStorage, "INSUFFICIENT_STORAGE"),
         (409, _error("CONFLICT"), UnexpectedStatus, "CONFLICT"),
+        (404, _error("GONE_FOR_GOOD", request_id=None), NotFound, "GONE_FOR_GOOD"),
         (418, b"I'm a teapot", UnexpectedStatus, None),
         (302, b"", UnexpectedStatus, None),
         (202, b"{}", UnexpectedStatus, None),

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from databank.ingest import UploadTooLargeError, receive_file
-from databank.multipart import MultipartFile
-from databank.storage import FileStore
+from databank.client.upload import MultipartFile
+from databank.server.ingest import UploadTooLargeError, receive_file
+from databank.server.storage import FileStore
 
 chunk_lists = st.lists(st.binary(max_size=300), max_size=8)
 filenames = st.text(st.characters(codec="utf-8"), max_size=20)

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from databank import RetryPolicy, TransientError
-from databank.retry import RetryableError, call_with_retries
+from databank.client.retry import RetryableError, call_with_retries
 
 FAST = RetryPolicy(attempts=4, initial_backoff=0.001, max_backoff=0.002, jitter=0)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from databank import DataBankClient, DataBankError, DataBankServerSettings, Timeouts
+from databank import DataBankClient, DataBankError, Timeouts
+from databank.server import DataBankServerSettings
 from tests.databank.conftest import KEY, Bank
 from tests.databank.faults import Fault
 

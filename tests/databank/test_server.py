@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from databank import DataBankServerSettings, TransientError, create_app
+from databank import TransientError
+from databank.server import DataBankServerSettings, create_app
 from tests.databank.conftest import KEY, Bank, MakeBank
 from tests.waiting import wait_until
 
@@ -103,8 +104,25 @@ def test_every_error_is_the_protocol_json(
 
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/json"
-    assert set(answer.json()) == {"code", "message", "request_id"}
+    assert set(answer.json()) == {"code", "message", "request_id", "errors"}
     assert answer.json()["code"] == code
+    assert answer.json()["request_id"] == answer.headers["x-request-id"]
+
+
+def test_a_malformed_file_id_is_listed_in_errors(bank: Bank) -> None:
+    answer = httpx.get(f"{bank.url}/files/abc/info", headers=AUTH)
+
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "INVALID_INPUT"
+    [error] = answer.json()["errors"]
+    assert error["field"] == "path.file_id"
+    assert error["message"] in answer.json()["message"]
+
+
+def test_errors_other_than_validation_list_none(bank: Bank) -> None:
+    answer = httpx.get(f"{bank.url}/files/{'0' * 64}", headers=AUTH)
+
+    assert (answer.status_code, answer.json()["errors"]) == (404, [])
 
 
 def test_keys_are_checked_before_the_file_id(bank: Bank) -> None:

@@ -9,6 +9,8 @@ caller never sees a bare parsing or transport exception. Messages never contain 
 
 from __future__ import annotations
 
+from databank.ids import is_file_id
+
 
 class DataBankError(Exception):
     """A failure talking to Data Bank; carries what the service said, when it said anything."""
@@ -40,6 +42,18 @@ class DataBankError(Exception):
 
 class InvalidFileId(DataBankError, ValueError):
     """A file id that is not 64 lowercase hex characters; raised before any request."""
+
+
+def validate_file_id(value: str) -> str:
+    """Return `value` unchanged when it is a file id; raise `InvalidFileId` otherwise.
+
+    Checked before any request because the deployed service answers a malformed id with a
+    plain-text 500, which would otherwise look like a transient failure and be retried.
+    """
+    if not is_file_id(value):
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise InvalidFileId(f"not a file id (64 lowercase hex characters): {shown!r}")
+    return value
 
 
 class BadRequest(DataBankError):

@@ -18,18 +18,13 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from databank.ids import FileId, validate_file_id
-from databank.locks import file_lock
-
-
-class FileDownloader(Protocol):
-    """What the fetcher needs from a client: a verified, atomic download."""
-
-    def download_to(self, file_id: str, path: Path) -> Path: ...
+from databank.client.download import FileDownloader
+from databank.client.errors import validate_file_id
+from databank.client.locks import file_lock
+from databank.ids import FileId
 
 
 class _Marker(BaseModel):

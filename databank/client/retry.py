@@ -20,7 +20,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from databank.errors import DataBankError, TransientError
+from databank.client.errors import DataBankError, TransientError
 
 _log = logging.getLogger("databank.client")
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import Header
 
-from databank.httperrors import ApiError
-from databank.settings import DataBankServerSettings
+from databank.server.settings import DataBankServerSettings
+from httpservice import ServiceError
 
 
 class Scope(StrEnum):
@@ -39,13 +39,13 @@ class KeyRing:
     def authorize(self, key: str | None, scope: Scope) -> None:
         """Raise 401 without a key and 403 when the key lacks `scope`."""
         if not key:
-            raise ApiError(401, "UNAUTHORIZED", "missing X-API-Key")
+            raise ServiceError(401, "UNAUTHORIZED", "missing X-API-Key")
         offered = key.encode()
         allowed = False
         for candidate in self._keys[scope]:
             allowed |= hmac.compare_digest(offered, candidate)
         if not allowed:
-            raise ApiError(403, "FORBIDDEN", f"the key lacks the {scope} scope")
+            raise ServiceError(403, "FORBIDDEN", f"the key lacks the {scope} scope")
 
     def requires(self, scope: Scope) -> Callable[[str | None], None]:
         """A FastAPI dependency that authorizes the request's `X-API-Key` for `scope`."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from databank.sink import BUFFER_BYTES, DownloadSink
+from databank.client.download import BUFFER_BYTES, DownloadSink
 
 
 def _reader(data: bytes, most: int) -> Callable[[memoryview], int]:

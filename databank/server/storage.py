@@ -166,8 +166,9 @@ def iter_span(
 ) -> Iterator[bytes]:
     """Yield `length` bytes of `handle` from `start`, then close it.
 
-    4 MiB pieces: each one costs a trip through the thread pool and the event loop, and with
-    1 MiB pieces the server spent 0.22-0.27 CPU-seconds sending 512 MiB, against 0.19-0.22.
+    4 MiB pieces: each one costs a trip through the thread pool and the event loop, so larger
+    pieces spend less of the server's CPU per byte sent (`bench/databank_transfer.py` prints
+    the cost at 1 MiB and at 4 MiB).
 
     Raises `StorageCorruptError` when the file ends early: the answer's `Content-Length` is already
     sent, so the connection must break rather than end short and look complete.

@@ -1,7 +1,7 @@
 """Data Bank throughput and memory: the client against `curl`, on the same local server.
 
-    python bench/databank.py            # a 512 MiB file
-    python bench/databank.py 512 2048   # 512 MiB and 2 GiB
+    python bench/databank_transfer.py            # a 512 MiB file
+    python bench/databank_transfer.py 512 2048   # 512 MiB and 2 GiB
 
 For each size: upload and download with `curl` and with `DataBankClient` (each in its own
 process, best of `--rounds`, 3 by default: the machine is noisy), against one
@@ -15,6 +15,12 @@ The client hashes (sha256) every byte and curl does not, so as references only i
 curl plus `openssl dgst -sha256` (the same verification), and sha256 itself over bytes in
 memory on one core: no verifying download can be faster than that, and when curl writes
 faster than this machine hashes, a 0.8 download ratio is out of reach by arithmetic.
+
+It also prints the costs behind two design choices. The client downloads on `http.client` into
+reused buffers rather than on httpx's streamed body: the CPU of the same verifying download
+read through httpx is printed beside the client's, with sha256's own share. The server sends a
+file in 4 MiB pieces, each a trip through the thread pool and the event loop: the CPU of
+streaming the file through the thread pool in 1 MiB and in 4 MiB pieces is printed.
 Everything lives in a temporary directory that is removed at the end.
 """
 
@@ -38,15 +44,13 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-# Run as a script, this file's directory leads sys.path and its name would shadow the `databank`
-# package: drop it, and import the package inside the functions that use it.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+from databank import DataBankClient
 
 MIB = 1 << 20
 KEY = "bench-key"
 RATIO_TARGET = 0.8
 RSS_TARGET_MIB = 150.0
+PIECES_MIB = (1, 4)
 
 
 class Transfer(BaseModel):
@@ -77,6 +81,17 @@ class Row(BaseModel):
     @property
     def ratio(self) -> float:
         return self.client_mbps / self.curl_mbps
+
+
+class PathCosts(BaseModel):
+    """CPU seconds behind the design choices, at one size: download paths and send pieces."""
+
+    model_config = ConfigDict(frozen=True)
+
+    size_mib: int
+    client_download_cpu: float
+    httpx_download_cpu: float
+    piece_cpu: dict[int, float]
 
 
 def _make_file(path: Path, size: int) -> str:
@@ -160,8 +175,6 @@ def _server(data_dir: Path) -> Iterator[tuple[str, int]]:
 
 
 def _client_upload(url: str, source: str) -> Transfer:
-    from databank import DataBankClient
-
     _reset_hwm(os.getpid())  # a spawned child starts with its forking parent's high-water mark
     with DataBankClient(url, KEY) as client:
         start, cpu = time.perf_counter(), time.process_time()
@@ -171,14 +184,52 @@ def _client_upload(url: str, source: str) -> Transfer:
 
 
 def _client_download(url: str, file_id: str, target: str) -> Transfer:
-    from databank import DataBankClient
-
     _reset_hwm(os.getpid())
     with DataBankClient(url, KEY) as client:
         start, cpu = time.perf_counter(), time.process_time()
         client.download_to(file_id, Path(target))
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return Transfer(seconds=seconds, cpu_seconds=cpu, peak_rss_mib=_own_peak_mib())
+
+
+def _httpx_download(url: str, file_id: str, target: str) -> Transfer:
+    """The same verifying download (write and sha256 every byte) on httpx's streamed body."""
+    _reset_hwm(os.getpid())
+    digest = hashlib.sha256()
+    headers = {"X-API-Key": KEY, "Accept-Encoding": "identity"}
+    with httpx.Client(trust_env=False) as http, Path(target).open("wb") as out:
+        start, cpu = time.perf_counter(), time.process_time()
+        with http.stream("GET", f"{url}/files/{file_id}", headers=headers) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+                digest.update(chunk)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if digest.hexdigest() != file_id:
+        raise RuntimeError("httpx download hashes to another id")
+    return Transfer(seconds=seconds, cpu_seconds=cpu, peak_rss_mib=_own_peak_mib())
+
+
+def _piece_cpu(path: Path, piece_mib: int) -> float:
+    """CPU seconds to stream `path` through the thread pool in `piece_mib` pieces, as the
+    server's `StreamingResponse` takes `iter_span` (the socket's share is left out)."""
+    # Imported here: the spawned client processes import this module, and their peak RSS is
+    # measured, so they must not load the server's stack.
+    import anyio
+    from starlette.concurrency import iterate_in_threadpool
+
+    from databank.server.storage import iter_span
+
+    size = path.stat().st_size
+
+    async def drain() -> None:
+        pieces = iter_span(path.open("rb"), 0, size, piece_mib * MIB)
+        async for _ in iterate_in_threadpool(pieces):
+            pass
+
+    cpu = time.process_time()
+    anyio.run(drain)
+    return time.process_time() - cpu
 
 
 def _own_peak_mib() -> float:
@@ -220,18 +271,22 @@ def _delete(url: str, file_id: str) -> None:
     httpx.delete(f"{url}/files/{file_id}", headers={"X-API-Key": KEY}).raise_for_status()
 
 
-def _measure(url: str, pid: int, work: Path, size_mib: int, rounds: int) -> list[Row]:
+def _measure(
+    url: str, pid: int, work: Path, size_mib: int, rounds: int
+) -> tuple[list[Row], PathCosts]:
     size = size_mib * MIB
     source = work / "source.bin"
     file_id = _make_file(source, size)
     target = work / "download.bin"
     best: dict[str, Transfer] = {}
+    least_cpu: dict[str, float] = {}
     rss = {"up": 0.0, "down": 0.0}
     server_rss = {"up": 0.0, "down": 0.0}
 
     def keep(name: str, transfer: Transfer) -> None:
         if name not in best or transfer.seconds < best[name].seconds:
             best[name] = transfer
+        least_cpu[name] = min(least_cpu.get(name, transfer.cpu_seconds), transfer.cpu_seconds)
 
     def timed(direction: str, name: str, run: Callable[[], Transfer]) -> None:
         os.sync()  # no transfer pays for writing back the one before it
@@ -267,10 +322,20 @@ def _measure(url: str, pid: int, work: Path, size_mib: int, rounds: int) -> list
         if _sha256(target) != file_id:
             raise RuntimeError("downloaded bytes differ")
         target.unlink()
+        timed("down", "httpx_down", lambda: _in_child(_httpx_download, url, file_id, str(target)))
+        target.unlink()
         _delete(url, file_id)
+    costs = PathCosts(
+        size_mib=size_mib,
+        client_download_cpu=least_cpu["client_down"],
+        httpx_download_cpu=least_cpu["httpx_down"],
+        piece_cpu={
+            piece: min(_piece_cpu(source, piece) for _ in range(rounds)) for piece in PIECES_MIB
+        },
+    )
     source.unlink()
     megabytes = size / 1e6
-    return [
+    rows = [
         Row(
             direction=direction,
             size_mib=size_mib,
@@ -284,9 +349,10 @@ def _measure(url: str, pid: int, work: Path, size_mib: int, rounds: int) -> list
         )
         for direction, short in (("upload", "up"), ("download", "down"))
     ]
+    return rows, costs
 
 
-def _report(rows: list[Row], hash_mbps: float) -> bool:
+def _report(rows: list[Row], costs: list[PathCosts], hash_mbps: float) -> bool:
     print(
         f"{'size':>8} {'direction':>9} {'curl MB/s':>10} {'client MB/s':>12} {'ratio':>6} "
         f"{'curl CPU s':>11} {'client CPU s':>13} {'client RSS':>11} {'server RSS':>11} "
@@ -320,6 +386,17 @@ def _report(rows: list[Row], hash_mbps: float) -> bool:
         + " of it, and curl's unverified one "
         + ", ".join(f"{row.curl_mbps / hash_mbps:.2f}" for row in downloads)
     )
+    for cost in costs:
+        hash_cpu = cost.size_mib * MIB / 1e6 / hash_mbps
+        pieces = ", ".join(
+            f"{piece} MiB pieces {seconds:.2f}" for piece, seconds in cost.piece_cpu.items()
+        )
+        print(
+            f"{cost.size_mib} MiB, CPU seconds: verifying download on http.client (the client) "
+            f"{cost.client_download_cpu:.2f}, on httpx's streamed body "
+            f"{cost.httpx_download_cpu:.2f}, sha256 alone {hash_cpu:.2f}; server streaming the "
+            f"file through the thread pool: {pieces}"
+        )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end. "
         "The client hashes (sha256) every byte it moves and curl does not; "
@@ -338,10 +415,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="databank-bench-"))
     try:
         with _server(work / "data") as (url, pid):
-            rows = [
-                row for size in args.sizes for row in _measure(url, pid, work, size, args.rounds)
-            ]
-        _report(rows, _sha256_mbps())
+            measured = [_measure(url, pid, work, size, args.rounds) for size in args.sizes]
+        rows = [row for size_rows, _ in measured for row in size_rows]
+        _report(rows, [costs for _, costs in measured], _sha256_mbps())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from databank.safetar import ExtractLimits, UnsafeArtifactError, safe_extract
+from databank import ExtractLimits, UnsafeArtifactError
+from databank.client.extract import safe_extract
 
 
 def make_tar(path: Path, *members: tuple[tarfile.TarInfo, bytes]) -> Path:

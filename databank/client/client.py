@@ -5,27 +5,27 @@ checked before sending, error bodies that are not JSON are reported rather than 
 are accepted with or without quotes, resumes never use suffix ranges, and a zero-byte file is
 never fetched with GET.
 
-Downloads read their body with `http.client` into reused buffers (`databank.rawget` says why);
-every other call, and the building of every request, is httpx. Both share one TLS context and
-connect directly: no proxy from the environment.
+Downloads read their body with `http.client` into reused buffers (`databank.client.download`
+says why); every other call, and the building of every request, is httpx. Both share one TLS
+context and connect directly: no proxy from the environment.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from databank.errors import (
+from databank.client.download import ERROR_BODY_LIMIT, DownloadSink, RawGetter, RawResponse
+from databank.client.errors import (
     BadRequest,
     DataBankError,
     Forbidden,
@@ -38,22 +38,17 @@ from databank.errors import (
     RangeNotSatisfiable,
     Unauthorized,
     UnexpectedStatus,
+    validate_file_id,
 )
-from databank.ids import EMPTY_FILE_ID, validate_file_id
+from databank.client.retry import RetryableError, RetryPolicy, call_with_retries
+from databank.client.upload import Digest, MultipartFile, UploadSource, opened
+from databank.ids import EMPTY_FILE_ID
 from databank.models import ErrorBody, FileHead, FileInfo
-from databank.multipart import MultipartFile
 from databank.ranges import parse_content_range, resume_from
-from databank.rawget import ERROR_BODY_LIMIT, RawGetter, RawResponse
-from databank.retry import RetryableError, RetryPolicy, call_with_retries
-from databank.sink import DownloadSink
 
 _log = logging.getLogger("databank.client")
 
 M = TypeVar("M", bound=BaseModel)
-
-UploadSource = Path | Callable[[], Iterable[bytes]]
-"""A file to upload, or a zero-argument callable returning a fresh iterator of its bytes
-(called again on each retry, so it must produce the same bytes every time)."""
 
 _STATUS_ERRORS: dict[int, type[DataBankError]] = {
     400: BadRequest,
@@ -75,43 +70,6 @@ class Timeouts(BaseModel):
     connect: float = Field(default=5.0, gt=0)
     read: float = Field(default=30.0, gt=0, description="per read or write, outside uploads")
     upload: float = Field(default=300.0, gt=0, description="per read or write during an upload")
-
-
-class _Digest:
-    """The sha256 and size of the bytes an upload sends, computed as they go."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def feed(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            self._hash.update(chunk)
-            self.size += len(chunk)
-            yield chunk
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
-
-
-def _read_file(handle: BinaryIO, size: int, chunk_size: int) -> Iterator[bytes]:
-    """At most `size` bytes: the `Content-Length` was computed from it (a file that shrinks
-    meanwhile ends short, and httpx refuses the request as a local protocol error)."""
-    remaining = size
-    while remaining > 0 and (chunk := handle.read(min(chunk_size, remaining))):
-        remaining -= len(chunk)
-        yield chunk
-
-
-@contextmanager
-def _opened(source: UploadSource, chunk_size: int) -> Iterator[tuple[Iterable[bytes], int | None]]:
-    """The source's chunks and, for a file, its size (so the body gets a `Content-Length`)."""
-    if isinstance(source, Path):
-        with source.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            yield _read_file(handle, size, chunk_size), size
-    else:
-        yield source(), None
 
 
 @contextmanager
@@ -276,9 +234,9 @@ class DataBankClient:
     def _upload_once(
         self, source: UploadSource, envelope: MultipartFile, request_id: str
     ) -> FileInfo:
-        digest = _Digest()
+        digest = Digest()
         timeout = httpx.Timeout(self._timeouts.upload, connect=self._timeouts.connect)
-        with _opened(source, self._chunk_size) as (chunks, size):
+        with opened(source, self._chunk_size) as (chunks, size):
             headers = self._headers(request_id) | {"Content-Type": envelope.content_type}
             if size is not None:
                 headers["Content-Length"] = str(envelope.length(size))

@@ -2,6 +2,8 @@
 
 `create_app(settings)` builds the FastAPI app; `trainledger databank` serves it with uvicorn.
 Uploads are parsed as they arrive and written straight into the data directory (see `ingest`).
+Errors take `httpservice`'s one JSON shape with the protocol's codes; a request that fails
+validation (a malformed file id) is 400 `INVALID_INPUT`, every failure listed in `errors`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import ClientDisconnect
 
-from databank.auth import KeyRing, Scope
-from databank.httperrors import ApiError, install_error_handlers
-from databank.ingest import (
-    MalformedUploadError,
-    UploadTooLargeError,
-    multipart_boundary,
-    receive_file,
-)
+from databank.ids import FILE_ID_PATTERN
 from databank.models import FileInfo
 from databank.ranges import (
     UnsatisfiableRangeError,
@@ -30,11 +25,18 @@ from databank.ranges import (
     format_unsatisfied_range,
     parse_range,
 )
-from databank.requestid import RequestIdMiddleware
-from databank.settings import DataBankServerSettings
-from databank.storage import FileStore, iter_span
+from databank.server.auth import KeyRing, Scope
+from databank.server.ingest import (
+    MalformedUploadError,
+    UploadTooLargeError,
+    multipart_boundary,
+    receive_file,
+)
+from databank.server.settings import DataBankServerSettings
+from databank.server.storage import FileStore, iter_span
+from httpservice import RequestIdMiddleware, ServiceError, install_error_handlers
 
-FileIdParam = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")]
+FileIdParam = Annotated[str, PathParam(pattern=f"^{FILE_ID_PATTERN}$")]
 
 
 class Health(BaseModel):
@@ -50,8 +52,8 @@ def _health(health: Health, status_code: int = 200) -> Response:
     return JSONResponse(health.model_dump(exclude_none=True), status_code=status_code)
 
 
-def _not_found(file_id: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"no file {file_id}")
+def _not_found(file_id: str) -> ServiceError:
+    return ServiceError(404, "NOT_FOUND", f"no file {file_id}")
 
 
 def _file_headers(info: FileInfo) -> dict[str, str]:
@@ -88,11 +90,11 @@ class _Service:
     async def upload(self, request: Request) -> Response:
         shortage = await anyio.to_thread.run_sync(self._disk_shortage)
         if shortage is not None:
-            raise ApiError(507, "INSUFFICIENT_STORAGE", shortage)
+            raise ServiceError(507, "INSUFFICIENT_STORAGE", shortage)
         try:
             boundary = multipart_boundary(request.headers.get("content-type"))
         except MalformedUploadError as exc:
-            raise ApiError(400, "INVALID_INPUT", str(exc)) from None
+            raise ServiceError(400, "INVALID_INPUT", str(exc)) from None
         pending = await anyio.to_thread.run_sync(self.store.begin)
         try:
             content_type = await receive_file(
@@ -100,9 +102,9 @@ class _Service:
             )
             info = await anyio.to_thread.run_sync(self.store.commit, pending, content_type)
         except MalformedUploadError as exc:
-            raise ApiError(400, "INVALID_INPUT", str(exc)) from None
+            raise ServiceError(400, "INVALID_INPUT", str(exc)) from None
         except UploadTooLargeError as exc:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", str(exc)) from None
+            raise ServiceError(413, "PAYLOAD_TOO_LARGE", str(exc)) from None
         except ClientDisconnect:
             # Nobody is left to answer; what matters is that the partial upload is gone.
             return Response(status_code=400)
@@ -125,7 +127,7 @@ class _Service:
             span = parse_range(range_header, info.size)
         except UnsatisfiableRangeError as exc:
             handle.close()
-            raise ApiError(
+            raise ServiceError(
                 416,
                 "RANGE_NOT_SATISFIABLE",
                 str(exc),
@@ -197,6 +199,6 @@ def create_app(settings: DataBankServerSettings) -> FastAPI:
     """The local Data Bank as an ASGI app; clears uploads a previous run left unfinished."""
     app = FastAPI(title="Data Bank (local)", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(RequestIdMiddleware)
-    install_error_handlers(app)
+    install_error_handlers(app, validation_status=400, validation_code="INVALID_INPUT")
     app.include_router(_routes(_Service(settings), KeyRing(settings)))
     return app

@@ -15,7 +15,7 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from databank.storage import PendingFile
+from databank.server.storage import PendingFile
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -11,10 +11,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from databank.fetcher import FileDownloader
-from databank.ids import validate_file_id
-from databank.locks import file_lock
-from databank.safetar import DEFAULT_LIMITS, ExtractLimits, safe_extract
+from databank.client.download import FileDownloader
+from databank.client.errors import validate_file_id
+from databank.client.extract import DEFAULT_LIMITS, ExtractLimits, safe_extract
+from databank.client.locks import file_lock
 
 
 class ArtifactFetcher:
