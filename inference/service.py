@@ -2,22 +2,17 @@
 
 A request resolves the run's pointer through the read model, fetches the artifact through
 `ArtifactFetcher` (sha256-verified download, safe extraction, cached by file id), and
-generates. Errors are JSON `{"code", "message", "request_id"}` like every trainledger service.
+generates. Errors are `httpservice`'s JSON `{"code", "message", "request_id", "errors"}`, like
+every trainledger service.
 """
 
 from __future__ import annotations
 
-import uuid
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 
-from databank import DataBankError
-from databank.artifacts import ArtifactFetcher
-from databank.safetar import UnsafeArtifactError
+from databank import ArtifactFetcher, DataBankError, UnsafeArtifactError
+from httpservice import ErrorBody, RequestIdMiddleware, ServiceError, install_error_handlers
 from inference.generation import GenerateRequest, Generator
 from projections import ReadModel
 
@@ -30,43 +25,23 @@ class GenerateResponse(BaseModel):
     text: str
 
 
-class ServiceError(Exception):
-    """An error answered as the service's JSON error body."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    body = {"code": code, "message": message, "request_id": request_id}
-    return JSONResponse(body, status_code=status, headers={"X-Request-ID": request_id})
-
-
 def create_app(read_model: ReadModel, fetcher: ArtifactFetcher, generator: Generator) -> FastAPI:
     """The inference API over a read model, an artifact cache and a generator."""
     app = FastAPI(title="trainledger inference", version="0.1.0")
-
-    @app.exception_handler(ServiceError)
-    async def service_error(request: Request, error: ServiceError) -> JSONResponse:
-        return _error(request, error.status, error.code, error.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return _error(request, 422, "INVALID_INPUT", f"{where}: {first['msg']}")
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return _error(request, error.status_code, "HTTP_ERROR", str(error.detail))
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/generate")
+    @app.post(
+        "/generate",
+        responses={
+            404: {"model": ErrorBody, "description": "the run has no artifact (yet)"},
+            502: {"model": ErrorBody, "description": "the artifact was unsafe or unreachable"},
+        },
+    )
     def generate(body: GenerateRequest) -> GenerateResponse:
         pointer = read_model.run_artifact(body.run_id)
         if pointer is None:

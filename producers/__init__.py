@@ -3,14 +3,13 @@
 from producers.app import create_app
 from producers.commands import CancelAccepted, Commands, RunAccepted, TokenizerAccepted
 from producers.config import ApiConfig
-from producers.errors import ApiError, ErrorBody
+from producers.errors import ApiError
 
 __all__ = [
     "ApiConfig",
     "ApiError",
     "CancelAccepted",
     "Commands",
-    "ErrorBody",
     "RunAccepted",
     "TokenizerAccepted",
     "create_app",

@@ -1,18 +1,19 @@
-"""The API application: the routers, the error shape, the request context, the lifespan."""
+"""The API application: the routers, the error shape, request ids and metrics, the lifespan."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from httpservice import RequestIdMiddleware
 from producers import commands, errors, health, logs, reads
 from producers.config import ApiConfig
-from producers.context import RequestContext
 from producers.services import Services
 
 DESCRIPTION = """
 Commands become events on the log (202 with the entry id); reads come from the projector's
 read model. Pass a write's `entry_id` as `min_position` to a GET to read your own write.
-Errors are always JSON: `{"code", "message", "request_id"}`.
+Errors are always JSON: `{"code", "message", "request_id", "errors"}`, with an UPPER_SNAKE
+`code` and, for a request that fails validation, every failure in `errors` (field, message).
 """
 
 
@@ -26,7 +27,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         lifespan=services.lifespan,
     )
     errors.install(app)
-    app.add_middleware(RequestContext, metrics=services.metrics)
+    app.add_middleware(RequestIdMiddleware, observe=services.metrics.observe)
     app.include_router(reads.router(services))  # first: routes match in order, reads are hot
     app.include_router(commands.router(services))
     app.include_router(logs.router(services))

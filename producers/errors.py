@@ -1,19 +1,24 @@
-"""One JSON error shape for the whole API: `{"code", "message", "request_id"}`.
+"""The API's errors, answered in the one JSON shape of `httpservice`.
 
-Handlers here turn every failure into that shape: our own `ApiError`s, FastAPI's validation
-errors (422, with a pointed message for the legacy `corpus_path` field), Starlette's 404 and
-405, and an unreachable engine (503).
+Each error here fixes its HTTP status and UPPER_SNAKE code. `install` adds the API's own
+cases to `httpservice`'s handlers: the pointed message for the legacy `corpus_path` field,
+and an unreachable engine (503 `ENGINE_UNAVAILABLE`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import redis
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
-from starlette.exceptions import HTTPException
+
+from httpservice import (
+    FieldError,
+    ServiceError,
+    error_response,
+    install_error_handlers,
+    request_id,
+)
 
 LEGACY_CORPUS_PATH = (
     "corpus_path is no longer accepted: upload the corpus to Data Bank "
@@ -21,146 +26,93 @@ LEGACY_CORPUS_PATH = (
 )
 
 
-class ErrorBody(BaseModel):
-    """Every error response's body."""
+class ApiError(ServiceError):
+    """An API error: subclasses fix `status` and `code`; raising one takes a message."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    code: str
-    message: str
-    request_id: str
-
-
-class ApiError(Exception):
-    """An error with its HTTP status and machine-readable code."""
-
-    status = 500
-    code = "internal_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(self.status, self.code, message, errors=errors)
 
 
 class InvalidRequestError(ApiError):
     """A well-formed request the API cannot act on (an unknown position, ...)."""
 
     status = 422
-    code = "invalid_request"
+    code = "INVALID_REQUEST"
 
 
 class ParameterError(ApiError):
-    """A parameter checked by hand (hot path) that does not match its pattern."""
+    """Parameters checked by hand (hot path) that do not match their patterns, all listed."""
 
     status = 422
-    code = "validation_error"
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
 
 class UnauthorizedError(ApiError):
     """No API key where one is required."""
 
     status = 401
-    code = "unauthorized"
+    code = "UNAUTHORIZED"
 
 
 class ForbiddenError(ApiError):
     """A wrong API key."""
 
     status = 403
-    code = "forbidden"
+    code = "FORBIDDEN"
 
 
 class NotFoundError(ApiError):
     """No such run, tokenizer or artifact (yet)."""
 
     status = 404
-    code = "not_found"
+    code = "NOT_FOUND"
 
 
 class ConflictError(ApiError):
     """The request contradicts the current state (cancelling a finished run)."""
 
     status = 409
-    code = "conflict"
+    code = "CONFLICT"
 
 
 class NotReadyError(ApiError):
     """The engine is reachable but the consumer groups are not all there."""
 
     status = 503
-    code = "not_ready"
+    code = "NOT_READY"
 
 
 class ReadModelBehindError(ApiError):
     """The projector did not reach `min_position` within the read-your-writes bound."""
 
     status = 504
-    code = "read_model_behind"
+    code = "READ_MODEL_BEHIND"
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+class LegacyCorpusPathError(ApiError):
+    """A request still sending `corpus_path`: say what replaced it."""
+
+    status = 422
+    code = "LEGACY_CORPUS_PATH"
 
 
-def request_id(request: Request) -> str:
-    """The id `RequestContext` gave this request."""
-    value = request.scope.get("state", {}).get("request_id")
-    return value if isinstance(value, str) else ""
-
-
-def error_response(
-    request: Request,
-    status: int,
-    code: str,
-    message: str,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """The JSON error response (`RequestContext` adds the request id header)."""
-    rid = request_id(request)
-    body = ErrorBody(code=code, message=message, request_id=rid).model_dump_json()
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-def validation_message(errors: Sequence[object]) -> tuple[str, str]:
-    """(code, message) for FastAPI's validation errors: one line per error, at most five."""
-    parts: list[str] = []
-    for error in errors:
-        if not isinstance(error, dict):
-            continue
-        loc = tuple(str(part) for part in error.get("loc", ()))
-        if loc == ("body", "corpus_path"):
-            return "legacy_corpus_path", LEGACY_CORPUS_PATH
-        parts.append(f"{'.'.join(loc) or 'request'}: {error.get('msg', 'invalid')}")
-    extra = f" (+{len(parts) - 5} more)" if len(parts) > 5 else ""
-    return "validation_error", "; ".join(parts[:5]) + extra
+def legacy_corpus_path(errors: list[FieldError]) -> ServiceError | None:
+    """The pointed error for the removed `corpus_path` field, when it is among `errors`."""
+    if any(error.field == "body.corpus_path" for error in errors):
+        return LegacyCorpusPathError(LEGACY_CORPUS_PATH, errors)
+    return None
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the one JSON shape."""
-
-    async def api_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, ApiError)
-        return error_response(request, error.status, error.code, error.message)
-
-    async def invalid(request: Request, error: Exception) -> Response:
-        assert isinstance(error, RequestValidationError)
-        code, message = validation_message(error.errors())
-        return error_response(request, 422, code, message)
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
-        code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-        return error_response(request, error.status_code, code, str(error.detail), error.headers)
+    install_error_handlers(app, legacy=legacy_corpus_path)
 
     async def engine_down(request: Request, error: Exception) -> Response:
-        return error_response(request, 503, "engine_unavailable", f"event log unreachable: {error}")
+        message = f"event log unreachable: {error}"
+        return error_response(503, "ENGINE_UNAVAILABLE", message, request_id(request))
 
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(redis.ConnectionError, engine_down)
     app.add_exception_handler(redis.TimeoutError, engine_down)

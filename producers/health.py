@@ -12,7 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
 from events import names
-from producers.errors import ErrorBody, NotReadyError
+from httpservice import ErrorBody
+from producers.errors import NotReadyError
 from producers.services import Services
 
 REQUIRED_GROUPS = (

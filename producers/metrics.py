@@ -14,9 +14,10 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.routing import Route
+from starlette.types import Scope
 
-from events import group_stats, names
-from events.wire import text
+from events import group_stats, names, text
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -91,14 +92,20 @@ class ApiMetrics:
             registry=self.registry,
         )
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one request and its latency (label children cached: this is per request)."""
-        key = (method, route, status)
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count one request and its latency by method, route template and status (label
+        children cached: this runs per request); `RequestIdMiddleware` calls it."""
+        route = scope.get("route")
+        method, template = (
+            str(scope["method"]),
+            route.path if isinstance(route, Route) else "unmatched",
+        )
+        key = (method, template, status)
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = (
-                self.requests.labels(method, route, str(status)),
-                self.latency.labels(method, route),
+                self.requests.labels(method, template, str(status)),
+                self.latency.labels(method, template),
             )
         children[0].inc()
         children[1].observe(seconds)

@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from consumers.tarball import tar_stream
 from consumers.tokenizer import train_tokenizer
 from consumers.trainer import train_model
-from databank import NotFound
-from databank.artifacts import ArtifactFetcher
+from databank import ArtifactFetcher, NotFound
 from events import ModelSpec, TokenizerParams, TrainingParams, TrainingSpec, names
 from inference import GenerateRequest, Generator, create_app
 from projections import ReadModel
@@ -107,20 +106,25 @@ def test_a_run_without_artifact_is_404(client: TestClient) -> None:
         "code": "NOT_FOUND",
         "message": "run 'nope' has no artifact (yet)",
         "request_id": "r1",
+        "errors": [],
     }
+    assert answer.headers["x-request-id"] == "r1"
 
 
-def test_bad_input_is_a_json_422(client: TestClient) -> None:
+def test_bad_input_is_a_json_422_listing_every_failure(client: TestClient) -> None:
     answer = client.post("/generate", json={"run_id": "r", "prompt": "", "extra": 1})
     assert answer.status_code == 422
-    assert answer.json()["code"] == "INVALID_INPUT"
-    assert answer.json()["request_id"]
+    body = answer.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    assert [error["field"] for error in body["errors"]] == ["body.prompt", "body.extra"]
+    assert body["request_id"] == answer.headers["x-request-id"]
 
 
 def test_unknown_routes_are_json(client: TestClient) -> None:
     answer = client.get("/nowhere")
     assert answer.status_code == 404
-    assert answer.json()["code"] == "HTTP_ERROR"
+    assert answer.json()["code"] == "NOT_FOUND"
+    assert client.delete("/generate").json()["code"] == "METHOD_NOT_ALLOWED"
     assert client.get("/healthz").json() == {"status": "ok"}
 
 

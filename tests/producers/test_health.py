@@ -16,7 +16,7 @@ def test_healthz(api: TestClient) -> None:
 
 def test_readyz_needs_every_group(api: TestClient, redis_client: redis.Redis) -> None:
     missing = api.get("/readyz")
-    assert (missing.status_code, missing.json()["code"]) == (503, "not_ready")
+    assert (missing.status_code, missing.json()["code"]) == (503, "NOT_READY")
     assert "training on stream:training" in missing.json()["message"]
     ensure_group(redis_client, names.TRAINING_STREAM, names.TRAINING_GROUP)
     for stream in names.ALL_STREAMS:
@@ -27,7 +27,7 @@ def test_readyz_needs_every_group(api: TestClient, redis_client: redis.Redis) ->
 def test_an_unreachable_engine(make_api: MakeApi) -> None:
     api = make_api(url=f"redis://127.0.0.1:{free_port()}/0")
     ready = api.get("/readyz")
-    assert (ready.status_code, ready.json()["code"]) == (503, "engine_unavailable")
+    assert (ready.status_code, ready.json()["code"]) == (503, "ENGINE_UNAVAILABLE")
     assert api.get("/runs/r1").status_code == 503
     assert "trainledger_engine_up 0.0" in api.get("/metrics").text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from typing import Protocol
@@ -16,6 +17,7 @@ from schemathesis.core.result import Ok
 
 from events import ensure_group, names
 from events.engine import free_port
+from httpservice import ErrorBody
 from producers import ApiConfig, create_app
 from tests.waiting import wait_until
 
@@ -72,7 +74,10 @@ def check(case: GeneratedCase) -> None:
     where = f"{case.method} {case.formatted_path}: {response.content!r}"
     assert response.status_code < 500, where
     if response.status_code >= 400:
-        assert set(json.loads(response.content)) == {"code", "message", "request_id"}, where
+        assert set(json.loads(response.content)) == set(ErrorBody.model_fields), where
+        assert re.fullmatch(
+            r"[A-Z][A-Z0-9_]*", ErrorBody.model_validate_json(response.content).code
+        )
 
 
 def test_no_server_errors_on_any_operation(api_schema: schemathesis.BaseSchema) -> None:

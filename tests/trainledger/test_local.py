@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
 from projections import RunStatus
+from tests import logged
 from tests.databank.serving import running
 from tests.waiting import wait_until
 from trainledger import local_cli
@@ -74,6 +75,10 @@ def test_up_runs_the_pipeline(stack: Stack) -> None:
     pointer, text = local_cli.use(stack, run_id)
     assert pointer == status.artifact
     assert text.startswith("The river")
+    for service in ("databank", "api", "inference", "worker"):
+        lines = logged.records((stack.logs / f"{service}.log").read_text())
+        assert lines, f"{service} logged no JSON"
+        assert {line["service"] for line in lines} == {service}
 
 
 def test_a_run_that_never_appears_times_out(stack: Stack) -> None:
@@ -127,6 +132,7 @@ def test_demo_runs_end_to_end() -> None:
     assert result.exit_code == 0, result.output
     assert "completed; artifact in Data Bank" in result.output
     assert "generated: 'The river" in result.output
+    assert logged.formatter().service == "demo"
 
 
 def test_a_given_key_is_used_and_a_generated_one_is_kept(tmp_path: Path) -> None:

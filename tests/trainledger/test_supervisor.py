@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from events.engine import free_port
+from tests import logged
 from tests.waiting import wait_until
 from trainledger.cli import app
 from trainledger.local import Ports, data_bank
@@ -69,3 +70,4 @@ def test_inference_refuses_to_start_without_data_bank(monkeypatch: pytest.Monkey
     result = CliRunner().invoke(app, ["inference"])
     assert result.exit_code == 2
     assert "APP__DATA_BANK_API_URL" in result.output
+    assert logged.formatter().service == "inference"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +18,13 @@ from events import (
     TokenizerRequested,
     TokenizerSpec,
 )
+from tests import logged
 from tests.harness import LocalBank, events_of
 from tests.waiting import wait_until
 from trainledger import worker_cli
 from trainledger.cli import app
 
 URL, KEY = "APP__DATA_BANK_API_URL", "APP__DATA_BANK_API_KEY"
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """The worker configures the root logger; give the next test the one it had."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    yield
-    root.handlers[:], level = saved
-    root.setLevel(level)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +63,7 @@ def test_it_serves_this_node_until_sigterm(
     redis_client: redis.Redis,
     local_bank: LocalBank,
     tmp_path: Path,
-    root_logging: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for name, value in {
         "REDIS__URL": redis_url,
@@ -112,3 +101,8 @@ def test_it_serves_this_node_until_sigterm(
     [pointer] = events_of(log, "tok-cli", ArtifactPointerSet)
     assert (tmp_path / "artifacts" / "tokenizers" / "tok-cli" / "tokenizer.json").is_file()
     assert pointer.payload.subject == "tokenizer"
+    err = capsys.readouterr().err
+    [starting] = [r for r in logged.records(err) if r.get("event") == "worker_starting"]
+    assert (starting["service"], starting["node_id"]) == ("worker", "cli-node")
+    assert local_bank.key in logged.formatter().secrets
+    assert local_bank.key not in err

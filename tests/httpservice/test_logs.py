@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from trainledger.logs import configure
+from httpservice import JsonFormatter, configure_logging
 
 
 @pytest.fixture
@@ -17,7 +17,9 @@ def captured() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     stream = io.StringIO()
-    configure("worker", level="DEBUG", secrets=["s3cret", ""], stream=stream)
+    configure_logging(
+        "worker", level="DEBUG", secrets=["s3cret", "", None, 'q"uote'], stream=stream
+    )
     yield stream
     root.handlers[:], level = saved
     root.setLevel(level)
@@ -28,6 +30,7 @@ def test_records_are_json_lines_with_extras(captured: io.StringIO) -> None:
         "artifact uploaded",
         extra={
             "event": "artifact_uploaded",
+            "request_id": "req-1",
             "run_id": "r1",
             "file_id": "f" * 64,
             "other": object(),
@@ -42,6 +45,7 @@ def test_records_are_json_lines_with_extras(captured: io.StringIO) -> None:
         "r1",
     )
     assert record["level"] == "info"
+    assert record["request_id"] == "req-1"
     assert "other" not in record
     assert "category" not in record
 
@@ -60,3 +64,25 @@ def test_secrets_are_masked_and_exceptions_kept(captured: io.StringIO) -> None:
 def test_noisy_http_loggers_are_quieted(captured: io.StringIO) -> None:
     logging.getLogger("httpx").info("GET /files")
     assert captured.getvalue() == ""
+
+
+def test_a_secret_json_would_escape_is_masked_too(captured: io.StringIO) -> None:
+    logging.getLogger("x").warning('bad key q"uote')
+    assert json.loads(captured.getvalue())["message"] == "bad key ***"
+
+
+def test_the_formatter_names_its_service() -> None:
+    record = logging.LogRecord("a", logging.ERROR, __file__, 1, "m", None, None)
+    assert json.loads(JsonFormatter("api").format(record))["service"] == "api"
+
+
+def test_loggers_with_their_own_handlers_come_through_as_json() -> None:
+    library = logging.getLogger("tests.library")
+    library.addHandler(logging.StreamHandler(io.StringIO()))
+    library.propagate = False
+    logging.getLogger("tests.unnamed.child")  # "tests.unnamed" is a placeholder: skipped
+    stream = io.StringIO()
+    configure_logging("api", stream=stream)
+    library.warning("plain no more")
+    assert json.loads(stream.getvalue())["message"] == "plain no more"
+    assert library.handlers == []
