@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from consumers.layout import ArtifactsLayout
-from events import RuntimeConfig
+from events import PRIMARY_ONLY, Durability, RuntimeConfig
 
 
 class WorkerConfig(BaseModel):
@@ -28,6 +28,8 @@ class WorkerConfig(BaseModel):
     visibility_timeout_ms: int = Field(default=30_000, ge=100)
     """How long a dead worker's entries wait before another worker reclaims them."""
     max_deliveries: int = Field(default=5, ge=1)
+    durability: Durability = PRIMARY_ONLY
+    """What the stages' appends wait for (replicas of a replicated engine)."""
 
     @property
     def layout(self) -> ArtifactsLayout:

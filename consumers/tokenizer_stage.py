@@ -39,7 +39,7 @@ class TokenizerStage:
     def __init__(
         self, client: redis.Redis, downloader: FileDownloader, config: WorkerConfig
     ) -> None:
-        self._log = EventLog(client)
+        self._log = EventLog(client, config.durability)
         self._config = config
         self._layout = config.layout
         self._corpora = CorpusFetcher(downloader, self._layout.corpus_cache)

@@ -38,8 +38,7 @@ from consumers.runlog import RunLog
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
 from consumers.tokenizer import CorpusError, train_tokenizer
 from consumers.trainer import CancelRequested, TrainingError, train_model
-from databank import CorpusFetcher, FileDownloader
-from databank.artifacts import ArtifactFetcher
+from databank import ArtifactFetcher, CorpusFetcher, FileDownloader
 from events import (
     Delivery,
     EventLog,
@@ -67,7 +66,7 @@ class TrainingStage:
         self, client: redis.Redis, downloader: FileDownloader, config: WorkerConfig
     ) -> None:
         self._client = client
-        self._log = EventLog(client)
+        self._log = EventLog(client, config.durability)
         self._config = config
         self._layout = config.layout
         self._corpora = CorpusFetcher(downloader, self._layout.corpus_cache)

@@ -53,7 +53,7 @@ class UploadStage:
     def __init__(
         self, client: redis.Redis, uploader: ArtifactUploader, config: WorkerConfig
     ) -> None:
-        self._log = EventLog(client)
+        self._log = EventLog(client, config.durability)
         self._uploader = uploader
         self._node_id = config.node_id
         self._layout = config.layout

@@ -1,9 +1,12 @@
-"""The event log: typed events, stream and key names, append/read, and the consumer runtime."""
+"""The event log: typed events, stream and key names, append/read, the consumer runtime,
+reply narrowing and the Lua script loader."""
 
 from events import names
 from events.codec import FIELD, DecodeError, decode, encode, upcast
+from events.connection import DEFAULT_POLICY, PROBE_POLICY, ConnectionPolicy, connect, connect_async
 from events.dlq import DeadLetter, dead_letter_streams, list_dead_letters, replay
-from events.engine import EngineError, LocalEngine, connect, engine_url
+from events.durability import Durability, NotReplicatedError
+from events.engine import EngineError, LocalEngine, engine_url, free_port
 from events.envelope import (
     EVENT_ADAPTER,
     ArtifactPointerRevoked,
@@ -34,8 +37,9 @@ from events.envelope import (
     UploadFailedPayload,
     utc_now,
 )
-from events.log import Appended, EventLog, LogEntry, stream_for
+from events.log import PRIMARY_ONLY, Appended, EventLog, LogEntry, stream_for
 from events.monitor import GroupStats, group_stats
+from events.replies import Fields, blob, entries, fields, raw, text, text_map, unpack
 from events.runtime import (
     Consumer,
     Delivery,
@@ -45,6 +49,7 @@ from events.runtime import (
     RuntimeConfig,
     ensure_group,
 )
+from events.scripts import lua_source
 from events.specs import (
     ArtifactPointer,
     FileId,
@@ -58,8 +63,11 @@ from events.specs import (
 )
 
 __all__ = [
+    "DEFAULT_POLICY",
     "EVENT_ADAPTER",
     "FIELD",
+    "PRIMARY_ONLY",
+    "PROBE_POLICY",
     "Appended",
     "ArtifactPointer",
     "ArtifactPointerRevoked",
@@ -68,15 +76,18 @@ __all__ = [
     "ArtifactUploaded",
     "ArtifactUploadedPayload",
     "CancelRequestedPayload",
+    "ConnectionPolicy",
     "Consumer",
     "DeadLetter",
     "DecodeError",
     "Delivery",
+    "Durability",
     "EngineError",
     "Envelope",
     "Event",
     "EventLog",
     "FailurePayload",
+    "Fields",
     "FileId",
     "GroupStats",
     "Handler",
@@ -86,6 +97,7 @@ __all__ = [
     "LogEntry",
     "ModelSpec",
     "NodePayload",
+    "NotReplicatedError",
     "PointerRevokedPayload",
     "PointerSetPayload",
     "RunId",
@@ -109,17 +121,27 @@ __all__ = [
     "TrainingSpec",
     "TrainingStarted",
     "UploadFailedPayload",
+    "blob",
     "connect",
+    "connect_async",
     "dead_letter_streams",
     "decode",
     "encode",
     "engine_url",
     "ensure_group",
+    "entries",
+    "fields",
+    "free_port",
     "group_stats",
     "list_dead_letters",
+    "lua_source",
     "names",
+    "raw",
     "replay",
     "stream_for",
+    "text",
+    "text_map",
+    "unpack",
     "upcast",
     "utc_now",
 ]

@@ -12,7 +12,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from events import names
-from events.wire import Fields, entries, text
+from events.replies import Fields, entries, text
 
 ORIGINAL_PREFIX = b"original:"
 

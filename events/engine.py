@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.retry import Retry
+
+from events.connection import PROBE_POLICY, connect
 
 PORT_FILE = "engine.port"
 """Written in the data directory once the engine answers, so other processes find it."""
@@ -86,7 +86,7 @@ class LocalEngine:
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis.from_url(self.url, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+        client = connect(self.url, PROBE_POLICY)
         try:
             while True:
                 if self._process is not None and self._process.poll() is not None:
@@ -125,7 +125,7 @@ def running_engine(data_dir: Path) -> str | None:
     except (OSError, ValueError):
         return None
     url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_timeout=1.0, retry=Retry(NoBackoff(), 0))
+    client = connect(url, PROBE_POLICY)
     try:
         return url if client.ping() else None
     except redis.RedisError:
@@ -153,13 +153,3 @@ def engine_url(url: str | None, data_dir: Path) -> Iterator[str]:
         yield engine.url
     finally:
         engine.stop()
-
-
-def connect(url: str) -> redis.Redis:
-    """A client for the log: bytes replies, health checks, a few quick retries per command.
-
-    The retries only ride out a dropped socket; a longer outage surfaces as
-    `redis.ConnectionError`, which the consumer runtime answers with its own backoff.
-    """
-    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=3)
-    return redis.Redis.from_url(url, health_check_interval=15, socket_keepalive=True, retry=retry)

@@ -2,46 +2,32 @@
 
 An append is one Lua call: it records the entry under the idempotency key and in the
 correlation index in the same atomic step as the XADD, so a retried command, even from
-two processes at once, yields one entry.
+two processes at once, yields one entry. With a `Durability` that asks for replicas, the
+call and a `WAIT` travel in one pipeline on one connection (see `events.durability`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import redis
 
 from events import names
 from events.codec import decode, encode
+from events.durability import Durability, NotReplicatedError, ReplicaCount
 from events.envelope import Event
-from events.wire import entries, text
+from events.replies import entries, text
+from events.scripts import lua_source
 
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 """How long a retried command is recognised; the log itself is never trimmed."""
 
-_APPEND = """
-local existing = false
-if KEYS[2] ~= '' then
-  existing = redis.call('GET', KEYS[2])
-  if existing then return {existing, 1} end
-end
-local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
-if KEYS[2] ~= '' then redis.call('SET', KEYS[2], id, 'EX', ARGV[2]) end
-redis.call('RPUSH', KEYS[3], KEYS[1] .. ' ' .. id)
-return {id, 0}
-"""
+_APPEND = lua_source("events", "append")
+"""Append one event; with an idempotency key seen before, return its first entry instead."""
 
-_APPEND_MANY = """
-local n = #ARGV
-local ids = {}
-for i = 1, n do
-  local id = redis.call('XADD', KEYS[i], '*', 'event', ARGV[i])
-  redis.call('RPUSH', KEYS[n + i], KEYS[i] .. ' ' .. id)
-  ids[i] = id
-end
-return ids
-"""
+
+PRIMARY_ONLY = Durability()
+"""An append counts once the primary took it (a single engine has nothing else to wait for)."""
 
 
 def stream_for(event: Event) -> str:
@@ -78,27 +64,35 @@ class LogEntry:
 class EventLog:
     """Append to and read from the streams of the log."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, durability: Durability = PRIMARY_ONLY) -> None:
         self._client = client
         self._append = client.register_script(_APPEND)
-        self._append_many = client.register_script(_APPEND_MANY)
+        self.durability = durability
+        self._replicas = ReplicaCount(client)
 
     def append(self, event: Event, *, idempotency_key: str | None = None) -> Appended:
-        """Append `event`; with a key seen before, append nothing and return the first entry."""
-        stream = stream_for(event)
-        result = self._append(
-            keys=self._keys(stream, event, idempotency_key), args=self._args(event)
-        )
-        return self._appended(stream, result)
+        """Append `event`; with a key seen before, append nothing and return the first entry.
 
-    def append_many(self, events: Sequence[Event]) -> list[Appended]:
-        """Append several events atomically in one call (no idempotency keys)."""
-        streams = [stream_for(event) for event in events]
-        correlations = [names.correlation_key(event.correlation_id) for event in events]
-        payloads = [event.model_dump_json() for event in events]
-        reply = self._append_many(keys=[*streams, *correlations], args=payloads)
-        ids = reply if isinstance(reply, list) else []
-        return [Appended(s, text(i), False) for s, i in zip(streams, ids, strict=True)]
+        Either way, return only once the entry is on the replicas `durability` asks for
+        (`NotReplicatedError` when they do not confirm it in time).
+        """
+        stream = stream_for(event)
+        keys, args = self._keys(stream, event, idempotency_key), self._args(event)
+        wanted = (
+            min(self.durability.replicas, self._replicas.now()) if self.durability.replicas else 0
+        )
+        if not wanted:
+            return self._appended(stream, self._append(keys=keys, args=args))
+        pipe = self._client.pipeline(transaction=False)
+        self._append(keys=keys, args=args, client=pipe)
+        pipe.wait(wanted, self.durability.timeout_ms)
+        result, acknowledged = pipe.execute()
+        if int(acknowledged) < wanted:
+            raise NotReplicatedError(
+                f"{acknowledged} of {wanted} replicas confirmed the append within "
+                f"{self.durability.timeout_ms} ms"
+            )
+        return self._appended(stream, result)
 
     @staticmethod
     def _keys(stream: str, event: Event, idempotency_key: str | None) -> list[str]:
@@ -121,13 +115,6 @@ class EventLog:
         """Entries of `stream` from `start` to `end` (inclusive), oldest first."""
         rows = self._client.xrange(stream, start, end, count)
         return [LogEntry(stream, entry_id, fields) for entry_id, fields in entries(rows)]
-
-    def iter_stream(self, stream: str, *, batch: int = 1000) -> Iterator[LogEntry]:
-        """Every entry of `stream`, oldest first, read in batches."""
-        start = "-"
-        while rows := self.read_range(stream, start, "+", batch):
-            yield from rows
-            start = "(" + rows[-1].entry_id
 
     def read_correlation(self, correlation_id: str) -> list[LogEntry]:
         """Every entry about one run or tokenizer, across streams, in append order."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis
 
 from events import names
-from events.wire import text
+from events.replies import text
 
 
 @dataclass(frozen=True)

@@ -30,34 +30,17 @@ from redis.typing import EncodableT, FieldT
 from events import names
 from events.codec import DecodeError, decode
 from events.envelope import Envelope, Event
-from events.wire import Fields, entries, raw, text
+from events.replies import Fields, entries, raw, text
+from events.scripts import lua_source
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Envelope)
 
-_RECLAIM = """
-local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
-local out = {}
-for _, entry in ipairs(claimed[2]) do
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], entry[1], entry[1], 1)
-  if entry[2] and pending[1] then table.insert(out, {entry[1], entry[2], pending[1][4]}) end
-end
-return out
-"""
+_RECLAIM = lua_source("events", "reclaim")
 """Claim entries idle past the visibility timeout, with how often each was delivered."""
 
-_HEARTBEAT = """
-local refreshed = 0
-for i = 3, #ARGV do
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
-  if pending[1] then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
-    refreshed = refreshed + 1
-  end
-end
-return refreshed
-"""
+_HEARTBEAT = lua_source("events", "heartbeat")
 """Reset the idle time of entries this consumer still owns (never steal one back)."""
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError)

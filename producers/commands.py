@@ -29,9 +29,9 @@ from events import (
     TrainingSpec,
     names,
 )
+from httpservice import ErrorBody
 from producers.errors import (
     ConflictError,
-    ErrorBody,
     ForbiddenError,
     NotFoundError,
     UnauthorizedError,
@@ -88,9 +88,9 @@ class CancelAccepted(_Accepted):
 class Commands:
     """Turn commands into events (synchronous: FastAPI runs these in its threadpool)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, log: EventLog) -> None:
         self.client = client
-        self.log = EventLog(client)
+        self.log = log
 
     def _append(self, event: Event, key: str | None) -> tuple[str, str]:
         """Append; returns (correlation id, entry id) of the first entry under `key`."""
@@ -181,7 +181,7 @@ def router(services: Services) -> APIRouter:
     api = APIRouter(dependencies=[Depends(authorize)], responses=_ERRORS)
 
     def commands() -> Commands:
-        return Commands(services.client)
+        return Commands(services.client, services.log)
 
     @api.post("/runs/train", status_code=202, tags=["commands"])
     def train(spec: TrainingSpec, idempotency_key: IdempotencyKey = None) -> RunAccepted:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events import DEFAULT_POLICY, PRIMARY_ONLY, ConnectionPolicy, Durability
+
 
 @dataclass(frozen=True)
 class ApiConfig:
@@ -11,7 +13,8 @@ class ApiConfig:
 
     `read_your_writes_timeout_s` bounds how long a GET with `min_position` waits for the
     projector; `sse_max_s` bounds one Server-Sent Events response (clients reconnect with
-    `Last-Event-ID`), `sse_block_ms` how long one read of the log stream blocks.
+    `Last-Event-ID`), `sse_block_ms` how long one read of the log stream blocks; `policy`
+    how the engine clients connect, `durability` what an append waits for.
     """
 
     redis_url: str
@@ -20,3 +23,5 @@ class ApiConfig:
     read_your_writes_poll_s: float = 0.01
     sse_max_s: float = 300.0
     sse_block_ms: int = 1000
+    policy: ConnectionPolicy = DEFAULT_POLICY
+    durability: Durability = PRIMARY_ONLY

@@ -1,11 +1,13 @@
-"""The API's connections, opened in the app's lifespan (inside its event loop) and closed after.
+"""The API's engine connections, opened in the app's lifespan (inside its event loop).
 
-Reads use redis.asyncio so a read never hops to the threadpool; commands and the log history
-use the synchronous `EventLog` from FastAPI's threadpool (sync endpoints).
+One synchronous client (commands and the log history, from FastAPI's threadpool) and one
+asyncio client (reads, so a read never hops to the threadpool), both built by
+`events.connect*` from the one URL and policy.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,10 +15,10 @@ import redis
 import redis.asyncio
 from fastapi import FastAPI
 
-from events import EventLog, connect
+from events import EventLog, connect, connect_async
 from producers.config import ApiConfig
 from producers.metrics import ApiMetrics
-from projections import AsyncReadModel, GetClient
+from projections import AsyncReadModel
 
 _OUTSIDE = "the API's services are used outside its lifespan"
 
@@ -35,14 +37,17 @@ class Services:
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """Open the clients for the app's lifetime."""
-        self._async = redis.asyncio.Redis.from_url(self.config.redis_url)
-        self._sync = connect(self.config.redis_url)
-        keys = GetClient.from_url(self.config.redis_url)
-        self._reads, self._log = AsyncReadModel(self._async, keys), EventLog(self._sync)
+        self._async = connect_async(self.config.redis_url, self.config.policy)
+        self._sync = connect(self.config.redis_url, self.config.policy)
+        self._reads = AsyncReadModel(self._async)
+        self._log = EventLog(self._sync, self.config.durability)
+        # Everything built so far lives as long as the process: keep it out of the cyclic
+        # collector's full passes, which would otherwise walk it again and again under load.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
-            await keys.close()
             await self._async.aclose()
             self._sync.close()
             self._async = self._sync = self._reads = self._log = None
@@ -70,7 +75,7 @@ class Services:
 
     @property
     def log(self) -> EventLog:
-        """The event log."""
+        """The event log (its appends wait for the configured replicas)."""
         if self._log is None:
             raise RuntimeError(_OUTSIDE)
         return self._log

@@ -11,14 +11,35 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from events import ConnectionPolicy, Durability
+
 
 class RedisSettings(BaseModel):
-    """Where the stream engine is; without a URL a private engine is started in `data_dir`."""
+    """Where the stream engine is (without a URL a private engine is started in `data_dir`),
+    how every client connects to it, and how many replicas must hold an append before it is
+    acknowledged."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
     data_dir: Path = Path("var/engine")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    socket_timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=20)
+    wait_replicas: int = Field(default=0, ge=0, le=16)
+    wait_timeout_ms: int = Field(default=1000, ge=1)
+
+    def policy(self) -> ConnectionPolicy:
+        """The connection policy of every client of this process."""
+        return ConnectionPolicy(
+            connect_timeout_s=self.connect_timeout_s,
+            socket_timeout_s=self.socket_timeout_s,
+            retries=self.retries,
+        )
+
+    def durability(self) -> Durability:
+        """What an append waits for before it counts as done."""
+        return Durability(replicas=self.wait_replicas, timeout_ms=self.wait_timeout_ms)
 
 
 class AppSettings(BaseModel):

@@ -6,9 +6,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from events import list_dead_letters, names, replay
-from events.dlq import dead_letter_streams
-from events.wire import entries
+from events import dead_letter_streams, entries, list_dead_letters, names, replay
 from trainledger.cli import app
 
 GROUP = "g"

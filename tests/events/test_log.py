@@ -12,12 +12,13 @@ from events import (
     ArtifactPointerSet,
     ArtifactUploadFailed,
     EventLog,
+    LogEntry,
     TrainingCancelRequested,
     UploadFailedPayload,
     connect,
     names,
 )
-from events.log import LogEntry
+from tests.events.appending import append_all
 
 
 def cancel(run_id: str = "run-1") -> TrainingCancelRequested:
@@ -84,27 +85,9 @@ def test_concurrent_retries_from_two_processes_append_once(
     assert redis_client.xlen(names.TRAINING_STREAM) == 5
 
 
-def test_append_many_is_pipelined_in_order(redis_client: redis.Redis) -> None:
-    log = EventLog(redis_client)
-    appended = log.append_many([cancel(f"run-{i}") for i in range(5)])
-    assert [a.entry_id for a in appended] == sorted(a.entry_id for a in appended)
-    stored = [entry.event().correlation_id for entry in log.read_range(names.TRAINING_STREAM)]
-    assert stored == [f"run-{i}" for i in range(5)]
-
-
-def test_iter_stream_reads_everything_in_batches(redis_client: redis.Redis) -> None:
-    log = EventLog(redis_client)
-    log.append_many([cancel(f"run-{i}") for i in range(7)])
-    seen = [
-        entry.event().correlation_id for entry in log.iter_stream(names.TRAINING_STREAM, batch=3)
-    ]
-    assert seen == [f"run-{i}" for i in range(7)]
-    assert list(log.iter_stream(names.UPLOAD_STREAM)) == []
-
-
 def test_read_range_bounds(redis_client: redis.Redis) -> None:
     log = EventLog(redis_client)
-    ids = [a.entry_id for a in log.append_many([cancel(str(i)) for i in range(4)])]
+    ids = [a.entry_id for a in append_all(redis_client, [cancel(str(i)) for i in range(4)])]
     middle = log.read_range(names.TRAINING_STREAM, ids[1], ids[2])
     assert [entry.entry_id for entry in middle] == ids[1:3]
     assert len(log.read_range(names.TRAINING_STREAM, count=1)) == 1

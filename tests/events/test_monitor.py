@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from events import EventLog, TrainingCancelRequested, ensure_group, group_stats, names
-from events.monitor import GroupStats
+from events import EventLog, GroupStats, TrainingCancelRequested, ensure_group, group_stats, names
+from tests.events.appending import append_all
 
 GROUP = "g"
 
@@ -22,8 +22,7 @@ def test_a_missing_stream_or_group_counts_everything_as_lag(redis_client: redis.
 
 
 def test_lag_pending_age_and_dead_letters(redis_client: redis.Redis) -> None:
-    log = EventLog(redis_client)
-    log.append_many([TrainingCancelRequested(correlation_id=f"r{i}") for i in range(3)])
+    append_all(redis_client, [TrainingCancelRequested(correlation_id=f"r{i}") for i in range(3)])
     ensure_group(redis_client, names.TRAINING_STREAM, GROUP)
     redis_client.xreadgroup(GROUP, "c", {names.TRAINING_STREAM: ">"}, count=1)
     redis_client.xadd(names.dlq_stream(names.TRAINING_STREAM, GROUP), {b"error": b"x"})

@@ -32,8 +32,9 @@ from events import (
     ensure_group,
     list_dead_letters,
     names,
+    text,
 )
-from events.wire import text
+from tests.events.appending import append_all
 from tests.waiting import wait_until
 
 FAST = RuntimeConfig(block_ms=20, visibility_timeout_ms=150, max_deliveries=3)
@@ -98,8 +99,7 @@ def pending_count(client: redis.Redis) -> int:
 def test_handles_and_acknowledges_in_order(
     redis_client: redis.Redis, running: Callable[[Consumer], Consumer]
 ) -> None:
-    log = EventLog(redis_client)
-    log.append_many([cancel(f"run-{i}") for i in range(5)])
+    append_all(redis_client, [cancel(f"run-{i}") for i in range(5)])
     recorder = Recorder()
     member = running(consumer(redis_client, recorder))
     wait_until(lambda: len(recorder.seen) == 5, what="five handled")
@@ -148,7 +148,7 @@ def test_a_consumer_killed_mid_handler_is_reclaimed_and_finished(
     redis_url: str, redis_client: redis.Redis, running: Callable[[Consumer], Consumer]
 ) -> None:
     runs = [*(f"run-{i}" for i in range(5)), "slow", *(f"run-{i}" for i in range(5, 10))]
-    EventLog(redis_client).append_many([cancel(run) for run in runs])
+    append_all(redis_client, [cancel(run) for run in runs])
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.events.consumer_process", redis_url, "doomed"],
         cwd=Path(__file__).resolve().parents[2],
@@ -276,15 +276,14 @@ def test_the_engine_restarted_under_a_running_consumer(
     engine.start()
     try:
         client = connect(engine.url)
-        log = EventLog(client)
-        log.append_many([cancel(f"before-{i}") for i in range(5)])
+        append_all(client, [cancel(f"before-{i}") for i in range(5)])
         recorder = Recorder()
         member = running(consumer(client, recorder))
         wait_until(lambda: len(recorder.seen) == 5, what="first five")
         engine.stop()
         wait_until(lambda: member.reconnects >= 1, what="a reconnect attempt")
         engine.start()
-        log.append_many([cancel(f"after-{i}") for i in range(5)])
+        append_all(client, [cancel(f"after-{i}") for i in range(5)])
         wait_until(lambda: len(set(recorder.runs())) == 10, timeout=30, what="all ten")
         assert client.xlen(names.TRAINING_STREAM) == 10  # the first five survived the restart
         wait_until(lambda: pending_count(client) == 0, what="nothing pending")
@@ -324,7 +323,7 @@ def test_sigterm_stops_without_acknowledging_unfinished_work(redis_client: redis
 
 
 def test_a_stop_mid_batch_leaves_the_rest_pending(redis_client: redis.Redis) -> None:
-    EventLog(redis_client).append_many([cancel(f"r{i}") for i in range(3)])
+    append_all(redis_client, [cancel(f"r{i}") for i in range(3)])
     member: Consumer
 
     def stop_after_first(event: TrainingCancelRequested, delivery: Delivery) -> None:

@@ -1,4 +1,4 @@
-"""Narrow redis-py's loosely typed replies into the shapes the log works with.
+"""Narrow redis-py's loosely typed replies into the precise shapes the code works with.
 
 redis-py annotates replies as unions of bytes, str and None; these helpers turn them into
 one precise type, raising `TypeError` on a reply no engine should send.
@@ -29,6 +29,13 @@ def raw(value: object) -> bytes:
     raise TypeError(f"expected a string reply, got {type(value).__name__}")
 
 
+def text_map(reply: object) -> dict[str, str]:
+    """A hash reply (HGETALL) as `dict[str, str]`."""
+    if not isinstance(reply, dict):
+        raise TypeError(f"expected a hash reply, got {type(reply).__name__}")
+    return {text(key): text(value) for key, value in reply.items()}
+
+
 def fields(value: object) -> Fields:
     """A stream entry's field map (an empty one for an entry deleted while pending)."""
     if value is None:
@@ -45,3 +52,25 @@ def entries(rows: object) -> list[tuple[str, Fields]]:
     if not isinstance(rows, Iterable):
         raise TypeError(f"expected a list of entries, got {type(rows).__name__}")
     return [(text(entry_id), fields(values)) for entry_id, values in rows]
+
+
+def blob(reply: object) -> bytes:
+    """A packed reply as bytes (an empty one for anything else)."""
+    return reply if isinstance(reply, bytes) else b""
+
+
+def unpack(packed: bytes) -> list[bytes]:
+    """The items of a reply a script packed into one string: `<length>:<bytes>` per item.
+
+    Scripts that return many items (a rebuild's pages) pack them so the client splits one
+    bulk string by slicing instead of parsing a reply per item in pure Python.
+    """
+    items: list[bytes] = []
+    at, end = 0, len(packed)
+    while at < end:
+        colon = packed.index(b":", at)
+        start = colon + 1
+        stop = start + int(packed[at:colon])
+        items.append(packed[start:stop])
+        at = stop
+    return items

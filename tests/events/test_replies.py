@@ -1,10 +1,10 @@
-"""Reply narrowing refuses shapes no engine sends."""
+"""Reply narrowing refuses shapes no engine sends; packed replies split back into items."""
 
 from __future__ import annotations
 
 import pytest
 
-from events.wire import entries, fields, raw, text
+from events import blob, entries, fields, raw, text, text_map, unpack
 
 
 def test_text_and_raw_accept_both_string_types() -> None:
@@ -29,3 +29,16 @@ def test_fields_and_entries() -> None:
         fields([1])
     with pytest.raises(TypeError, match="list of entries"):
         entries(3)
+
+
+def test_text_map() -> None:
+    assert text_map({b"k": "v"}) == {"k": "v"}
+    with pytest.raises(TypeError, match="hash reply"):
+        text_map([])
+
+
+def test_unpack_splits_length_prefixed_items() -> None:
+    assert unpack(b"") == []
+    assert unpack(b"3:a:b0:2:\xc3\xa9") == [b"a:b", b"", "é".encode()]
+    assert blob(b"1:x") == b"1:x"
+    assert blob(None) == b""
