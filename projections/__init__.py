@@ -1,7 +1,14 @@
-"""The read model: the projector that materializes it, the rebuild, and the typed queries."""
+"""The read model: the projection, its store, the projector, the queries, and the rebuild.
 
-from projections.effects import Fact, Kind, project
-from projections.model import RULES, MemoryModel, Record, derive
+- `projection`: facts, fact groups, the derivation rules, `Record` and `MemoryModel`;
+- `store`: the read model's keys in the engine and the apply script that writes them;
+- `projector`: the live consumer that applies each event;
+- `queries`: `ReadModel` / `AsyncReadModel`, and waiting for a position;
+- `rebuild`: replay the log, compare (`drift`) and repair (`repair`) under the lock.
+"""
+
+from projections.drift import Drift
+from projections.projection import RULES, Fact, Kind, MemoryModel, Record, derive, project
 from projections.projector import PauseTimeoutError, Projector
 from projections.queries import (
     AsyncReadModel,
@@ -12,16 +19,14 @@ from projections.queries import (
     TokenizerStatus,
     position,
 )
-from projections.rebuild import RebuildBusyError, RebuildReport, rebuild, replay
-from projections.reconcile import Drift, LockLostError, RebuildError
-from projections.resp import GetClient
+from projections.rebuild import RebuildBusyError, RebuildReport, rebuild_read_model, replay
+from projections.repair import LockLostError, RebuildError
 
 __all__ = [
     "RULES",
     "AsyncReadModel",
     "Drift",
     "Fact",
-    "GetClient",
     "Kind",
     "LockLostError",
     "MemoryModel",
@@ -39,6 +44,6 @@ __all__ = [
     "derive",
     "position",
     "project",
-    "rebuild",
+    "rebuild_read_model",
     "replay",
 ]

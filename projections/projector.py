@@ -22,8 +22,8 @@ from events import (
     RuntimeConfig,
     names,
 )
-from projections.effects import project
-from projections.script import APPLY, keys, payload
+from projections.projection import project
+from projections.store import APPLY, keys, payload
 
 DEFAULT_CONFIG = RuntimeConfig()
 

@@ -2,7 +2,8 @@
 
 `ReadModel` (sync, redis.Redis) and `AsyncReadModel` (redis.asyncio) ask the same questions;
 both parse replies with the functions below, so they cannot disagree. An artifact lookup is
-one GET: readers on the hot path pay one round trip.
+one GET: readers on the hot path pay one round trip. `applied` tells a writer when the
+projector has caught up with its append (read-your-writes by position).
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ import redis
 import redis.asyncio
 from pydantic import BaseModel, ConfigDict
 
-from events import ArtifactPointer, TrainingMetrics, names
-from projections.model import status_key
-from projections.replies import text, text_map
-from projections.resp import GetClient
+from events import ArtifactPointer, TrainingMetrics, names, text, text_map
+from projections.batching import ReadBatcher
+from projections.store import status_key
 
 Status = Literal["queued", "running", "trained", "uploading", "completed", "failed", "cancelled"]
-"""Where a run or a tokenizer stands (derived from its facts, see `projections.model`)."""
+"""Where a run or a tokenizer stands (derived from its facts, see `projections.projection`)."""
 
 POSITION = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 """A stream entry id, as writes return them and `min_position` accepts them."""
+_LARGEST_PART = 2**64 - 1
+"""Both parts of an entry id are unsigned 64-bit numbers; the engine refuses larger ones."""
 
 
 class _View(BaseModel):
@@ -81,8 +83,10 @@ def position(entry_id: str) -> tuple[int, int]:
     """An entry id as a comparable pair; `ValueError` for anything that is not one."""
     if not POSITION.fullmatch(entry_id):
         raise ValueError(f"not a stream position: {entry_id!r}")
-    milliseconds, sequence = entry_id.split("-")
-    return int(milliseconds), int(sequence)
+    milliseconds, sequence = (int(part) for part in entry_id.split("-"))
+    if max(milliseconds, sequence) > _LARGEST_PART:
+        raise ValueError(f"not a stream position: {entry_id!r}")
+    return milliseconds, sequence
 
 
 def _time(fields: dict[str, str], name: str) -> datetime | None:
@@ -221,29 +225,29 @@ class ReadModel:
 class AsyncReadModel:
     """The same queries for asyncio (the API: no threadpool hop per request).
 
-    Single-key GETs (pointers, the checkpoint) go through `GetClient`, the rest through
-    redis.asyncio; see `projections.resp` for why.
+    Single-key reads (pointers, status records, the checkpoint) go through a `ReadBatcher`,
+    so the reads of concurrent requests share round trips.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, keys: GetClient) -> None:
+    def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
-        self.keys = keys
+        self.batch = ReadBatcher(client)
 
     async def run_artifact(self, run_id: str) -> ArtifactPointer | None:
         """The pointer to a run's artifact, or None while it has none (one GET)."""
-        return artifact(await self.keys.get(names.run_artifact_key(run_id)))
+        return artifact(await self.batch.get(names.run_artifact_key(run_id)))
 
     async def tokenizer_artifact(self, tokenizer_id: str) -> ArtifactPointer | None:
         """The pointer to a tokenizer's artifact, or None while it has none (one GET)."""
-        return artifact(await self.keys.get(names.tokenizer_artifact_key(tokenizer_id)))
+        return artifact(await self.batch.get(names.tokenizer_artifact_key(tokenizer_id)))
 
     async def run_status(self, run_id: str) -> RunStatus | None:
         """A run's status record."""
-        return run_status(run_id, await self.client.hgetall(status_key("run", run_id)))
+        return run_status(run_id, await self.batch.hgetall(status_key("run", run_id)))
 
     async def tokenizer_status(self, tokenizer_id: str) -> TokenizerStatus | None:
         """A tokenizer's status record."""
-        reply = await self.client.hgetall(status_key("tokenizer", tokenizer_id))
+        reply = await self.batch.hgetall(status_key("tokenizer", tokenizer_id))
         return tokenizer_status(tokenizer_id, reply)
 
     async def runs(self, *, offset: int = 0, limit: int = 50) -> RunPage:
@@ -257,7 +261,7 @@ class AsyncReadModel:
 
     async def applied(self, entry_id: str) -> bool:
         """True once the projector applied the `stream:training` entry `entry_id`."""
-        if not passed(await self.keys.get(_CHECKPOINT), entry_id):
+        if not passed(await self.batch.get(_CHECKPOINT), entry_id):
             return False
         held = await self.client.xpending_range(
             names.TRAINING_STREAM, names.PROJECTOR_GROUP, entry_id, entry_id, 1

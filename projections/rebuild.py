@@ -2,14 +2,15 @@
 
 `replay` folds every stream from its first entry into a `MemoryModel` (undecodable entries
 are skipped, as the live projector dead-letters them). `rebuild` compares that model with the
-live keys (`projections.reconcile`) and reports the drift: missing, extra and different keys.
-Unless verifying, it also repairs the drift while readers keep reading:
+live keys (`projections.drift`) and reports the drift: missing, extra and different keys.
+Unless verifying, it also repairs the drift (`projections.repair`) while readers keep reading:
 
-- it holds `projector:lock` (refreshed by a thread) so the live projector pauses; every
-  write script checks the lock is still this rebuild's, atomically with the write;
-- each chunk of writes is one atomic script (a status hash is replaced whole, never seen
-  half-written), and all writes happen before any delete: a pointer key is only ever SET, or
-  deleted when the log says it is revoked or unknown, so a pointer the log has never vanishes;
+- it holds `projector:lock` (a `redis.lock.Lock`, kept alive by a thread) so the live
+  projector pauses; every write script checks the lock still holds this rebuild's token,
+  atomically with the write;
+- each chunk of writes is one atomic script, and all writes happen before any delete: a
+  pointer key is only ever SET, or deleted when the log says it is revoked or unknown, so a
+  pointer the log has never vanishes;
 - finally each checkpoint is set to the last replayed entry of its stream.
 
 `verify` takes no lock and writes nothing; a projector that is still catching up shows as
@@ -18,30 +19,25 @@ drift, so verify a quiet system (or one whose projector lag is zero).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 
-from events import FIELD, DecodeError, decode, names
-from projections.effects import project
-from projections.model import MemoryModel
-from projections.packed import PACK, blob, unpack
-from projections.reconcile import Drift, RebuildError, Reconciler
+from events import FIELD, DecodeError, blob, decode, lua_source, names, unpack
+from projections.drift import Comparison, Drift
+from projections.projection import MemoryModel, project
+from projections.repair import RebuildError, Repair
 
-_REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_PAGE = lua_source("projections", "pack", "page")
+"""One page of a stream, packed: entry id, `event` field (or '' when absent), ..."""
 
 
 class RebuildBusyError(RebuildError):
@@ -69,33 +65,13 @@ class Replayed:
     positions: dict[str, str] = field(default_factory=dict)
 
 
-_PAGE = (
-    PACK
-    + """
-local rows = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
-local items = {}
-for _, row in ipairs(rows) do
-  local payload = ''
-  for i = 1, #row[2], 2 do
-    if row[2][i] == ARGV[3] then payload = row[2][i + 1] end
-  end
-  items[#items + 1] = row[1]
-  items[#items + 1] = payload
-end
-return pack(items)
-"""
-)
-"""One page of a stream, packed: entry id, `event` field (or '' when absent), ..."""
-
-
 def replay(client: redis.Redis, *, batch: int = 2000) -> Replayed:
     """Fold every stream of the log, oldest first, into an in-memory read model.
 
-    Pages come packed from `_PAGE` (see `projections.packed`), and the next page is fetched
-    by a helper thread while this one decodes the current. An entry without an `event`
-    field decodes as such (`DecodeError`), exactly as in the live consumer. The model keeps
-    only each slot's winning write, so memory follows the number of runs and tokenizers, not
-    of events.
+    Pages come packed (see `events.unpack`), and the next page is fetched by a helper thread
+    while this one decodes the current. An entry without an `event` field decodes as such
+    (`DecodeError`), exactly as in the live consumer. The model keeps only each slot's
+    winning write, so memory follows the number of runs and tokenizers, not of events.
     """
     script = client.register_script(_PAGE)
     replayed = Replayed()
@@ -117,9 +93,10 @@ def replay(client: redis.Redis, *, batch: int = 2000) -> Replayed:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while folding: the model is millions of acyclic
-    tuples and strings, and every collection would walk them all again (a third of a
-    million-event replay); reference counting still frees everything transient."""
+    """Pause the cyclic garbage collector while folding: the model holds a tuple and strings
+    per slot of every record, none of them cyclic, and every collection would walk them all
+    again; reference counting still frees everything transient. `bench/rebuild.py
+    --gc-effect` prints what the pause saves."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -141,36 +118,45 @@ def _fold(payloads: list[bytes], replayed: Replayed) -> None:
         replayed.events += 1
 
 
-class _Lock:
-    """`projector:lock`, held with a token and kept alive by a thread until released."""
+class RebuildLock:
+    """`projector:lock` as a `redis.lock.Lock`, kept alive by a thread until released.
+
+    Acquiring never waits: a held lock means another rebuild runs (`RebuildBusyError`). The
+    keeper resets the lock's time to live well inside it, and stops once the lock is no
+    longer this rebuild's; from then on the write scripts refuse, and release leaves the new
+    holder's lock alone.
+    """
 
     def __init__(self, client: redis.Redis, ttl_ms: int) -> None:
-        self.client = client
+        self.lock = Lock(client, names.PROJECTOR_LOCK, timeout=ttl_ms / 1000, thread_local=False)
         self.ttl_ms = ttl_ms
-        self.token = uuid.uuid4().hex
         self._done = threading.Event()
-        self._refresh = client.register_script(_REFRESH)
-        self._release = client.register_script(_RELEASE)
-        self._thread = threading.Thread(target=self._keep, name="rebuild-lock", daemon=True)
+        self.keeper = threading.Thread(target=self._keep, name="rebuild-lock", daemon=True)
 
-    def __enter__(self) -> str:
-        if not self.client.set(names.PROJECTOR_LOCK, self.token, nx=True, px=self.ttl_ms):
+    def __enter__(self) -> bytes:
+        """Take the lock; its token, which the write scripts compare with the lock's value."""
+        if not self.lock.acquire(blocking=False):
             raise RebuildBusyError("another rebuild holds the projector lock")
-        self._thread.start()
-        return self.token
+        self.keeper.start()
+        token = self.lock.local.token
+        assert isinstance(token, bytes)  # redis-py keeps the token it wrote as bytes
+        return token
 
     def _keep(self) -> None:
         while not self._done.wait(self.ttl_ms / 3000):
-            if not self._refresh(keys=[names.PROJECTOR_LOCK], args=[self.token, self.ttl_ms]):
+            try:
+                self.lock.reacquire()
+            except LockNotOwnedError:
                 return  # lost: the write scripts refuse from now on
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
-        self._thread.join()
-        self._release(keys=[names.PROJECTOR_LOCK], args=[self.token])
+        self.keeper.join()
+        with contextlib.suppress(LockNotOwnedError):
+            self.lock.release()
 
 
-def rebuild(
+def rebuild_read_model(
     client: redis.Redis,
     *,
     verify: bool = False,
@@ -182,15 +168,15 @@ def rebuild(
     with _collector_paused():
         if verify:
             replayed = replay(client, batch=batch)
-            drift = Reconciler(client, replayed.model, None, chunk).run()
+            drift = Comparison(client, replayed.model, chunk).run()
             return RebuildReport(
                 replayed.events, replayed.skipped, replayed.positions, drift, applied=False
             )
-        with _Lock(client, lock_ttl_ms) as token:
+        with RebuildLock(client, lock_ttl_ms) as token:
             replayed = replay(client, batch=batch)
-            reconciler = Reconciler(client, replayed.model, token, chunk)
-            drift = reconciler.run()
-            reconciler.set_checkpoints(replayed.positions)
+            repair = Repair(client, token, chunk)
+            drift = repair.run(Comparison(client, replayed.model, chunk))
+            repair.set_checkpoints(replayed.positions)
         return RebuildReport(
             replayed.events, replayed.skipped, replayed.positions, drift, applied=True
         )

@@ -1,4 +1,5 @@
-"""Read the whole read model out of the engine, and drive a projector until it is idle."""
+"""Read the whole read model out of the engine, drive a projector until it is idle, and
+project a small sample history."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import redis
 
 from events import RuntimeConfig, group_stats, names
 from projections import Projector
+from tests.events.appending import append_all
+from tests.projections.factories import Clock, completed_run, tokenizer_events
 from tests.waiting import wait_until
 
 FAST = RuntimeConfig(block_ms=5, visibility_timeout_ms=20, max_deliveries=50)
@@ -52,3 +55,13 @@ def drain(projector: Projector, timeout: float = 20.0) -> None:
         timeout=timeout,
         what="the projector to drain",
     )
+
+
+def project_sample(client: redis.Redis) -> None:
+    """Three completed runs (r0..r2) and a trained tokenizer (t0), projected live."""
+    clock = Clock()
+    events = [e for run in ("r0", "r1", "r2") for e in completed_run(run, clock)]
+    make = tokenizer_events("t0", clock)
+    events += [make["tokenizer.requested"](), make["tokenizer.completed"]()]
+    append_all(client, events)
+    drain(Projector(client, config=FAST))

@@ -15,8 +15,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events import Consumer, Delivery, Event, EventLog, Handlers, names
-from projections import Projector, rebuild
+from events import Consumer, Delivery, Event, Handlers, names
+from projections import Projector, rebuild_read_model
+from tests.events.appending import append_all
 from tests.projections.factories import Clock, run_events, tokenizer_events
 from tests.projections.helpers import FAST, clear_read_model, drain, snapshot
 
@@ -68,14 +69,14 @@ def plans(draw: st.DrawFn, events: list[Event]) -> Plan:
 
 def clean_pass(client: redis.Redis, events: list[Event]) -> dict[str, object]:
     client.flushdb()
-    EventLog(client).append_many(events)
+    append_all(client, events)
     drain(Projector(client, config=FAST))
     return snapshot(client)
 
 
 def chaotic_pass(client: redis.Redis, plan: Plan) -> None:
     client.flushdb()
-    ids = [a.entry_id for a in EventLog(client).append_many(plan.order)]
+    ids = [a.entry_id for a in append_all(client, plan.order)]
     if plan.garbage:
         client.xadd(names.UPLOAD_STREAM, {b"event": b"{not json"})
     projector = Projector(client, config=FAST)
@@ -125,7 +126,7 @@ def test_every_delivery_converges_on_the_clean_pass(
     assert snapshot(redis_client) == reference
 
     clear_read_model(redis_client)
-    report = rebuild(redis_client)
+    report = rebuild_read_model(redis_client)
     assert snapshot(redis_client) == reference
     assert (report.events, report.skipped) == (len(plan.order), int(plan.garbage))
-    assert rebuild(redis_client, verify=True).drift.clean
+    assert rebuild_read_model(redis_client, verify=True).drift.clean

@@ -11,6 +11,7 @@ import redis
 
 from events import Delivery, EventLog, Interrupted, names
 from projections import PauseTimeoutError, Projector, ReadModel
+from tests.events.appending import append_all
 from tests.projections.factories import FILE_A, completed_run, run_events
 from tests.projections.helpers import FAST, drain, snapshot
 from tests.waiting import wait_until
@@ -21,7 +22,7 @@ def delivery(stream: str, entry_id: str, stopping: threading.Event | None = None
 
 
 def test_a_completed_run_is_materialized_with_its_pointer(redis_client: redis.Redis) -> None:
-    EventLog(redis_client).append_many(completed_run("r1"))
+    append_all(redis_client, completed_run("r1"))
     drain(Projector(redis_client, config=FAST))
     reads = ReadModel(redis_client)
     status = reads.run_status("r1")
@@ -89,7 +90,7 @@ def test_a_lock_held_too_long_fails_the_entry(redis_client: redis.Redis) -> None
 
 
 def test_run_consumes_until_stopped(redis_client: redis.Redis) -> None:
-    EventLog(redis_client).append_many(completed_run("r1"))
+    append_all(redis_client, completed_run("r1"))
     projector = Projector(redis_client, config=FAST)
     worker = threading.Thread(target=projector.run)
     worker.start()
@@ -102,7 +103,7 @@ def test_run_consumes_until_stopped(redis_client: redis.Redis) -> None:
 
 
 def test_serve_stops_on_sigterm(redis_client: redis.Redis) -> None:
-    EventLog(redis_client).append_many(completed_run("r1"))
+    append_all(redis_client, completed_run("r1"))
     projector = Projector(redis_client, config=FAST)
 
     def terminate_once_applied() -> None:

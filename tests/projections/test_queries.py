@@ -8,10 +8,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from events import EventLog, names
-from projections import AsyncReadModel, GetClient, Projector, ReadModel, position
+from events import EventLog, names, text
+from projections import AsyncReadModel, Projector, ReadModel, position
 from projections.queries import passed
-from projections.replies import text
+from tests.events.appending import append_all
 from tests.projections.factories import FILE_A, Clock, completed_run, run_events, tokenizer_events
 from tests.projections.helpers import FAST, drain
 
@@ -25,7 +25,7 @@ def projected(redis_client: redis.Redis) -> redis.Redis:
     make = tokenizer_events("t0", clock)
     events += [make[k]() for k in ("tokenizer.requested", "tokenizer.completed")]
     events += [make["artifact.pointer_set"](), run_events("r1", clock)["training.failed"]()]
-    EventLog(redis_client).append_many(events)
+    append_all(redis_client, events)
     drain(Projector(redis_client, config=FAST))
     return redis_client
 
@@ -88,6 +88,9 @@ def test_positions() -> None:
     assert position("2-0") < position("10-0")
     with pytest.raises(ValueError, match="not a stream position"):
         position("12")
+    with pytest.raises(ValueError, match="not a stream position"):
+        position(f"{2**64}-0")
+    assert position(f"{2**64 - 1}-0") == (2**64 - 1, 0)
     assert not passed(None, "1-0")
     assert passed(b"1-1", "1-0")
 
@@ -95,8 +98,7 @@ def test_positions() -> None:
 def test_async_queries_match_sync(projected: redis.Redis, redis_url: str) -> None:
     async def scenario() -> None:
         client = redis.asyncio.Redis.from_url(redis_url)
-        keys = GetClient.from_url(redis_url)
-        reads = AsyncReadModel(client, keys)
+        reads = AsyncReadModel(client)
         sync = ReadModel(projected)
         try:
             assert await reads.run_artifact("r0") == sync.run_artifact("r0")
@@ -109,7 +111,6 @@ def test_async_queries_match_sync(projected: redis.Redis, redis_url: str) -> Non
             assert await reads.applied(done)
             assert not await reads.applied("99999999999999-0")
         finally:
-            await keys.close()
             await client.aclose()
 
     asyncio.run(scenario())
