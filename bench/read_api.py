@@ -1,11 +1,16 @@
-"""Read API throughput: `GET /runs/{id}/artifact` against a bare constant FastAPI endpoint.
+"""API throughput and tail latency against a bare constant FastAPI endpoint.
 
-Both servers run on uvicorn with the same settings (uvloop, httptools, one process, no access
-log), on loopback, one after the other, each in its own process. The load comes from another
-process: a small asyncio HTTP/1.1 keep-alive client (lighter than an HTTP library, so the
-server, not the client, is the bottleneck), bounded in requests and seconds. Prints
-requests/s, p50/p99 latency and server CPU per request of each, and the throughput ratio
-(target >= 0.7). The engine is a private one (`LocalEngine`), never a system Redis.
+Measured on the API (`producers.create_app`, the same app `trainledger api` serves): the
+pointer read `GET /runs/{id}/artifact` (the inference service's hot path), the status read
+`GET /runs/{id}`, and the command `POST /runs/train`. The baseline is a FastAPI endpoint that
+returns a constant. Every server runs on uvicorn with the same settings (uvloop, httptools, one
+process, no access log), on loopback, one after the other, each in its own process. The load
+comes from another process: a small asyncio HTTP/1.1 keep-alive client (lighter than an HTTP
+library, so the server, not the client, is the bottleneck), bounded in requests and seconds,
+at each `--concurrency` (16 and 32 by default). Prints requests/s, p50/p99 latency and server
+CPU per request of each, and for the pointer read the throughput ratio (target >= 0.5) and
+the p99 ratio (target <= 3) against the bare endpoint. The engine is a private one
+(`LocalEngine`), never a system Redis.
 """
 
 from __future__ import annotations
@@ -34,14 +39,42 @@ from events import (
     TrainingRequested,
     TrainingSpec,
     connect,
+    free_port,
 )
-from events.engine import free_port
 from producers import ApiConfig, create_app
-from projections import rebuild
+from projections import rebuild_read_model
 
 FILE_ID = "ab" * 32
 RUN_ID = "bench-run"
 CONSTANT = ArtifactPointer(file_id=FILE_ID).model_dump_json().encode()
+TRAIN_BODY = TrainingSpec(corpus_file_id=FILE_ID).model_dump_json().encode()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One measured request: which server answers it, and the request's bytes."""
+
+    name: str
+    server: str
+    method: str
+    path: str
+    body: bytes = b""
+    status: int = 200
+
+    def request(self, port: int) -> bytes:
+        """The raw HTTP/1.1 request."""
+        head = f"{self.method} {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        if self.body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(self.body)}\r\n"
+        return (head + "\r\n").encode() + self.body
+
+
+TARGETS = (
+    Target("bare", "bare", "GET", f"/runs/{RUN_ID}/artifact"),
+    Target("pointer", "app", "GET", f"/runs/{RUN_ID}/artifact"),
+    Target("status", "app", "GET", f"/runs/{RUN_ID}"),
+    Target("train", "app", "POST", "/runs/train", TRAIN_BODY, 202),
+)
 
 
 def bare_app() -> FastAPI:
@@ -73,7 +106,12 @@ def serve(kind: str, port: int, redis_url: str) -> None:
 
 
 async def _connection(
-    port: int, request: bytes, deadline: float, budget: list[int], latencies: list[float]
+    port: int,
+    request: bytes,
+    expected: bytes,
+    deadline: float,
+    budget: list[int],
+    latencies: list[float],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -82,7 +120,7 @@ async def _connection(
             began = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
+            if not head.startswith(expected):
                 raise RuntimeError(f"unexpected response {head[:40]!r}")
             length = next(
                 int(line.split(b":", 1)[1])
@@ -95,14 +133,19 @@ async def _connection(
         writer.close()
 
 
-async def _load(port: int, concurrency: int, requests: int, seconds: float) -> dict[str, float]:
-    request = (f"GET /runs/{RUN_ID}/artifact HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").encode()
+async def _load(
+    port: int, target: Target, concurrency: int, requests: int, seconds: float
+) -> dict[str, float]:
+    request, expected = target.request(port), f"HTTP/1.1 {target.status}".encode()
     latencies: list[float] = []
     budget = [requests]
     began = time.perf_counter()
     deadline = began + seconds
     await asyncio.gather(
-        *(_connection(port, request, deadline, budget, latencies) for _ in range(concurrency))
+        *(
+            _connection(port, request, expected, deadline, budget, latencies)
+            for _ in range(concurrency)
+        )
     )
     elapsed = time.perf_counter() - began
     latencies.sort()
@@ -115,9 +158,10 @@ async def _load(port: int, concurrency: int, requests: int, seconds: float) -> d
     }
 
 
-def load(port: int, concurrency: int, requests: int, seconds: float) -> None:
+def load(port: int, target: str, concurrency: int, requests: int, seconds: float) -> None:
     """Run the load generator in this process and print its result as JSON."""
-    print(json.dumps(asyncio.run(_load(port, concurrency, requests, seconds))))
+    chosen = next(t for t in TARGETS if t.name == target)
+    print(json.dumps(asyncio.run(_load(port, chosen, concurrency, requests, seconds))))
 
 
 # -- the driver -------------------------------------------------------------------------------
@@ -147,14 +191,16 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"server on {port} did not answer")
 
 
-def measure(kind: str, redis_url: str, args: argparse.Namespace) -> Result:
-    """Start one server, warm it up, load it from another process, stop it by PID."""
+def measure(target: Target, concurrency: int, redis_url: str, args: argparse.Namespace) -> Result:
+    """Start the target's server, warm it up, load it from another process, stop it by PID."""
     port = free_port()
     me = [sys.executable, __file__]
-    server = subprocess.Popen([*me, "--serve", kind, "--port", str(port), "--redis", redis_url])
+    command = [*me, "--serve", target.server, "--port", str(port), "--redis", redis_url]
+    server = subprocess.Popen(command)
     try:
         _wait_ready(port, server)
-        loader = [*me, "--load", str(port), "--concurrency", str(args.concurrency)]
+        loader = [*me, "--load", str(port), "--target", target.name]
+        loader += ["--concurrency", str(concurrency)]
         warm = [*loader, "--requests", str(args.requests // 10), "--seconds", "5"]
         subprocess.run(warm, check=True, capture_output=True)
         cpu = psutil.Process(server.pid).cpu_times()
@@ -172,66 +218,83 @@ def measure(kind: str, redis_url: str, args: argparse.Namespace) -> Result:
 
 
 def seed(redis_url: str) -> None:
-    """One run with a pointer, materialized by a rebuild (the projector's own code path)."""
+    """One run with a pointer, through the log and the projector's own rebuild path."""
     client = connect(redis_url)
-    EventLog(client).append_many(
-        [
-            TrainingRequested(correlation_id=RUN_ID, payload=TrainingSpec(corpus_file_id=FILE_ID)),
-            ArtifactPointerSet(
-                correlation_id=RUN_ID,
-                payload=PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id=FILE_ID)),
-            ),
-        ]
+    log = EventLog(client)
+    log.append(
+        TrainingRequested(correlation_id=RUN_ID, payload=TrainingSpec(corpus_file_id=FILE_ID))
     )
-    rebuild(client)
+    log.append(
+        ArtifactPointerSet(
+            correlation_id=RUN_ID,
+            payload=PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id=FILE_ID)),
+        )
+    )
+    rebuild_read_model(client)
     client.close()
 
 
-def main() -> None:
-    """Measure bare and app `--rounds` times, alternating; report each one's best round."""
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", choices=["bare", "app"])
     parser.add_argument("--load", type=int, metavar="PORT")
+    parser.add_argument("--target", choices=[t.name for t in TARGETS], default="bare")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--redis", default="")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, action="append")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def report(concurrency: int, rounds: list[tuple[Target, Result]], count: int) -> None:
+    """Each round, then each target's best round against the bare endpoint's."""
+    for target, result in rounds:
+        print(
+            f"c{concurrency:<3} {target.name:8} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms"
+            f"  p99 {result.p99_ms:6.2f} ms  server cpu {result.cpu_us_per_request:5.0f} us/req"
+        )
+    best = {
+        target.name: max((r for t, r in rounds if t is target), key=lambda r: r.rps)
+        for target in TARGETS
+    }
+    bare = best["bare"]
+    for name in ("pointer", "status", "train"):
+        result = best[name]
+        line = (
+            f"c{concurrency} {name}: {result.rps:.0f} req/s vs bare {bare.rps:.0f} "
+            f"(ratio {result.rps / bare.rps:.2f}); p99 {result.p99_ms:.2f} ms vs bare "
+            f"{bare.p99_ms:.2f} ms (ratio {result.p99_ms / bare.p99_ms:.2f})"
+        )
+        if name == "pointer":
+            line += f"; best of {count}; targets: ratio >= 0.5, p99 ratio <= 3"
+        print(line)
+
+
+def main() -> None:
+    """Measure every target `--rounds` times at each concurrency, alternating."""
+    args = _arguments()
     if args.serve:
         serve(args.serve, args.port, args.redis)
         return
     if args.load:
-        load(args.load, args.concurrency, args.requests, args.seconds)
+        load(args.load, args.target, args.concurrency[0], args.requests, args.seconds)
         return
     with tempfile.TemporaryDirectory() as data:
         engine = LocalEngine(Path(data))
         engine.start()
         try:
             seed(engine.url)
-            rounds = [
-                (kind, measure(kind, engine.url, args))
-                for _ in range(args.rounds)
-                for kind in ("bare", "app")
-            ]
+            for concurrency in args.concurrency or [16, 32]:
+                rounds = [
+                    (target, measure(target, concurrency, engine.url, args))
+                    for _ in range(args.rounds)
+                    for target in TARGETS
+                ]
+                report(concurrency, rounds, args.rounds)
         finally:
             engine.stop()
-    best = {
-        kind: max((r for k, r in rounds if k == kind), key=lambda r: r.rps)
-        for kind in ("bare", "app")
-    }
-    for kind, result in rounds:
-        print(
-            f"{kind:4} {result.rps:9.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-            f"p99 {result.p99_ms:6.2f} ms  server cpu {result.cpu_us_per_request:5.0f} us/req"
-        )
-    ratio = best["app"].rps / best["bare"].rps
-    print(
-        f"GET /runs/{{id}}/artifact: {best['app'].rps:.0f} req/s vs bare {best['bare'].rps:.0f} "
-        f"req/s (best of {args.rounds}, concurrency {args.concurrency}): "
-        f"ratio {ratio:.2f} (target >= 0.7)"
-    )
 
 
 if __name__ == "__main__":

@@ -1,18 +1,22 @@
 """Rebuild throughput and memory: replay N events into an empty read model vs raw XRANGE.
 
-Setup (not measured): a private engine (`LocalEngine`), N events appended in batches with
-`EventLog.append_many`, as whole run lifecycles (requested, started, completed, uploaded,
-pointer set). Then, in the same run: raw `XRANGE` reading of the same streams (the
+Setup (not measured): a private engine (`LocalEngine`), N events written as whole run
+lifecycles (requested, started, completed, uploaded, pointer set) by a pipelined writer of
+the same entries `EventLog.append` makes (the `event` field and the correlation index). Then, in the same run: raw `XRANGE` reading of the same streams (the
 baseline), `rebuild` (replay, decode, project, reconcile and write the whole read model into
 an empty one) in a child process so its peak RSS (`ru_maxrss`) is its own, and raw `XRANGE`
 again: the baseline is the mean of the two, so a change in machine load during the run
 weighs on both sides. Prints events/s of each, the ratio (target >= 0.3) and the rebuild's
-peak memory (target < 1 GiB).
+peak memory (target < 1 GiB). The rebuild pauses the cyclic garbage collector; with
+`--gc-effect` a second rebuild, into an emptied read model, runs with the collector on, and
+the share of the rebuild's time the pause saves is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import resource
 import subprocess
@@ -20,17 +24,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 
 from events import (
+    FIELD,
     ArtifactPointer,
     ArtifactPointerSet,
     ArtifactUploaded,
     ArtifactUploadedPayload,
     Event,
-    EventLog,
     LocalEngine,
     NodePayload,
     PointerSetPayload,
@@ -41,9 +46,12 @@ from events import (
     TrainingSpec,
     TrainingStarted,
     connect,
+    encode,
     names,
+    stream_for,
+    text,
 )
-from projections import rebuild
+from projections import rebuild_read_model
 
 BATCH = 1000
 FILE_ID = "cd" * 32
@@ -72,15 +80,29 @@ def lifecycle(run_id: str) -> list[Event]:
 
 def append(client: redis.Redis, count: int) -> None:
     """Append `count` events (whole lifecycles, then a partial one) in batches."""
-    log = EventLog(client)
     pending: list[Event] = []
     while count > 0:
         events = lifecycle(uuid.uuid4().hex)[:count]
         count -= len(events)
         pending.extend(events)
         if len(pending) >= BATCH or count == 0:
-            log.append_many(pending)
+            write(client, pending)
             pending = []
+
+
+def write(client: redis.Redis, events: list[Event]) -> None:
+    """The entries `EventLog.append` makes for `events`, pipelined: all XADDs, then the
+    correlation index. Services append one event per call; a million of those would make
+    the setup longer than the measurement, and the rebuild reads the same entries either way.
+    """
+    streams = [stream_for(event) for event in events]
+    pipe = client.pipeline(transaction=False)
+    for stream, event in zip(streams, events, strict=True):
+        pipe.xadd(stream, {FIELD: encode(event)[FIELD]})
+    ids = [text(entry_id) for entry_id in pipe.execute()]
+    for stream, event, entry_id in zip(streams, events, ids, strict=True):
+        pipe.rpush(names.correlation_key(event.correlation_id), f"{stream} {entry_id}")
+    pipe.execute()
 
 
 def raw_xrange(client: redis.Redis) -> int:
@@ -102,11 +124,36 @@ def timed_xrange(client: redis.Redis) -> tuple[float, int]:
     return time.perf_counter() - began, read
 
 
-def child(url: str) -> None:
+def clear_read_model(client: redis.Redis) -> None:
+    """Delete every read-model key and checkpoint; the log and its correlation index stay."""
+    for pattern in ("runs:*", "tokenizer:*", "checkpoint:*"):
+        for key in client.scan_iter(match=pattern, count=10_000):
+            client.delete(key)
+
+
+def rebuild_child(url: str, *, collector: bool = False) -> dict[str, float]:
+    """One rebuild in a child process; its figures (with the cyclic collector left on, or
+    paused as the rebuild does)."""
+    command = [sys.executable, __file__, "--child", url]
+    command += ["--collector-on"] if collector else []
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    figures: dict[str, float] = json.loads(out)
+    return figures
+
+
+@contextlib.contextmanager
+def _collector_left_on() -> Iterator[None]:
+    yield
+
+
+def child(url: str, *, collector: bool) -> None:
     """Run one rebuild here and print its figures (this process's peak RSS is its own)."""
+    if collector:  # undo the rebuild's pause, only to measure what it saves
+        module = importlib.import_module("projections.rebuild")
+        vars(module)["_collector_paused"] = _collector_left_on
     client = connect(url)
     began = time.perf_counter()
-    report = rebuild(client)
+    report = rebuild_read_model(client)
     seconds = time.perf_counter() - began
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     missing = len(report.drift.missing)
@@ -118,11 +165,14 @@ def main() -> None:
     """Set up, measure raw XRANGE, then rebuild in a child process; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--gc-effect", action="store_true")
     parser.add_argument("--child", metavar="URL")
+    parser.add_argument("--collector-on", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, collector=args.collector_on)
         return
+    with_collector: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as data:
         engine = LocalEngine(Path(data))
         engine.start()
@@ -132,16 +182,13 @@ def main() -> None:
             append(client, args.events)
             print(f"setup: appended {args.events} events in {time.perf_counter() - began:.1f} s")
             before, read = timed_xrange(client)
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", engine.url],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
+            figures = rebuild_child(engine.url)
             after, _ = timed_xrange(client)
+            if args.gc_effect:
+                clear_read_model(client)
+                with_collector = rebuild_child(engine.url, collector=True)
         finally:
             engine.stop()
-    figures = json.loads(out)
     raw_s = (before + after) / 2
     raw_rate, rebuild_rate = read / raw_s, figures["events"] / figures["seconds"]
     peak_mib = figures["peak_kib"] / 1024
@@ -153,6 +200,12 @@ def main() -> None:
     )
     print(f"ratio {rebuild_rate / raw_rate:.2f} (target >= 0.3)")
     print(f"rebuild peak memory {peak_mib:.0f} MiB (target < 1024 MiB)")
+    if with_collector:
+        saved = 1 - figures["seconds"] / with_collector["seconds"]
+        print(
+            f"with the cyclic collector on: {with_collector['seconds']:.1f} s; "
+            f"pausing it saves {saved:.0%} of the rebuild's time"
+        )
 
 
 if __name__ == "__main__":

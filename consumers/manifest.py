@@ -15,8 +15,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from events.envelope import TrainingMetrics
-from events.specs import ArtifactPointer, FileId, RunId, TrainingParams
+from events import ArtifactPointer, FileId, RunId, TrainingMetrics, TrainingParams
 
 MANIFEST_FILE = "manifest.json"
 

@@ -15,9 +15,14 @@ from transformers import PreTrainedTokenizerFast
 
 from consumers.ledger import History
 from consumers.tokenizer import TOKENIZER_FILE, load_tokenizer
-from databank import CorpusFetcher, DataBankError, NotFound, TransientError
-from databank.artifacts import ArtifactFetcher
-from databank.safetar import UnsafeArtifactError
+from databank import (
+    ArtifactFetcher,
+    CorpusFetcher,
+    DataBankError,
+    NotFound,
+    TransientError,
+    UnsafeArtifactError,
+)
 from events import EventLog
 
 

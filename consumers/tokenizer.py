@@ -12,7 +12,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from events.specs import TokenizerParams
+from events import TokenizerParams
 
 END_OF_TEXT = "<|endoftext|>"
 """The one special token: beginning, end, padding and unknown, as in GPT-2."""

@@ -33,8 +33,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from consumers.manifest import Timings
 from consumers.tokenizer import CorpusError, read_corpus
-from events.envelope import TrainingMetrics
-from events.specs import ModelSpec, TrainingParams, TrainingSpec
+from events import ModelSpec, TrainingMetrics, TrainingParams, TrainingSpec
 
 _RECENT_STEPS = 32
 """Reported losses are the mean of the last this many steps: steadier than one step's loss."""

@@ -6,7 +6,7 @@ in that stream (422 otherwise, instead of waiting for a position that will never
 waits until the projector has applied that entry: its checkpoint is at or past it and the
 entry is no longer pending in group `projector` (a high checkpoint alone is not proof, since
 an older entry can still be waiting for a reclaim). Past the bound it answers 504
-`read_model_behind`, never a stale read the caller asked not to get.
+`READ_MODEL_BEHIND`, never a stale read the caller asked not to get.
 
 Responses are pre-serialized (`model_dump_json` into a `Response`): the hot artifact lookup
 is one GET and no response-model validation.
@@ -22,11 +22,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from events import ArtifactPointer, DecodeError, Event, LogEntry, names
-from events.wire import text
+from events import ArtifactPointer, DecodeError, Event, LogEntry, names, text
+from httpservice import ErrorBody, FieldError
 from producers.commands import ID_PATTERN, RunPath
 from producers.errors import (
-    ErrorBody,
     InvalidRequestError,
     NotFoundError,
     ParameterError,
@@ -90,7 +89,11 @@ class Freshness:
         if min_position is None:
             return
         last = await self.services.aio.xrevrange(names.TRAINING_STREAM, count=1)
-        if not last or position(min_position) > position(text(last[0][0])):
+        try:
+            wanted = position(min_position)
+        except ValueError as error:
+            raise InvalidRequestError(str(error)) from error
+        if not last or wanted > position(text(last[0][0])):
             raise InvalidRequestError(
                 f"min_position {min_position} is not an entry of {names.TRAINING_STREAM}"
             )
@@ -138,12 +141,20 @@ def _hot_arguments(request: Request, name: str) -> tuple[str, str | None]:
     request, so these two endpoints parse their two parameters with the same patterns.
     """
     subject = str(request.path_params[name])
-    if not _ID.fullmatch(subject):
-        raise ParameterError(f"path.{name}: must match {ID_PATTERN}")
     position = request.query_params.get("min_position") if request.scope["query_string"] else None
+    errors: list[FieldError] = []
+    if not _ID.fullmatch(subject):
+        errors.append(_mismatch(f"path.{name}", ID_PATTERN))
     if position is not None and not _POSITION.fullmatch(position):
-        raise ParameterError(f"query.min_position: must match {POSITION_PATTERN}")
+        errors.append(_mismatch("query.min_position", POSITION_PATTERN))
+    if errors:
+        raise ParameterError(errors)
     return subject, position
+
+
+def _mismatch(field: str, pattern: str) -> FieldError:
+    """FastAPI's words for a pattern mismatch, so hand-checked parameters read the same."""
+    return FieldError(field=field, message=f"String should match pattern '{pattern}'")
 
 
 def _history_entry(entry: LogEntry) -> HistoryEntry:

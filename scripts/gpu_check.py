@@ -52,7 +52,7 @@ from consumers.trainer import (
     split_blocks,
     train_model,
 )
-from events.specs import ModelSpec, TokenizerParams, TrainingParams, TrainingSpec
+from events import ModelSpec, TokenizerParams, TrainingParams, TrainingSpec
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16", "fp16"]

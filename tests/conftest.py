@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,17 @@ from events.engine import engine_url
 from tests.harness import LocalBank, serve_bank
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def root_logging() -> Iterator[None]:
+    """Every command configures the root logger (JSON on the stderr of its moment); give each
+    test back the one it had, so no handler outlives the stream it writes to."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield
+    root.handlers[:], level = saved
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

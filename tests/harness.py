@@ -15,7 +15,8 @@ from typing import TypeVar
 
 from pydantic import JsonValue
 
-from databank import DataBankClient, DataBankServerSettings, RetryPolicy, Timeouts, create_app
+from databank import DataBankClient, RetryPolicy, Timeouts
+from databank.server import DataBankServerSettings, create_app
 from events import (
     Delivery,
     EventLog,

@@ -3,7 +3,8 @@
 Settings come from the environment, read here (the composition root) and nowhere in `databank`:
 `DATABANK__DATA_DIR`, `DATABANK__API_UPLOAD_KEYS`, `DATABANK__API_READ_KEYS`,
 `DATABANK__API_DELETE_KEYS` (comma-separated), `DATABANK__MAX_FILE_BYTES` (0: unlimited),
-`DATABANK__MIN_FREE_GB`, `DATABANK__STRICT_DELETE`.
+`DATABANK__MIN_FREE_GB`, `DATABANK__STRICT_DELETE`. It does not read the other services'
+settings (`Settings`), so it logs JSON with its own keys masked.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import uvicorn
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from databank import DataBankServerSettings, create_app
+from databank.server import DataBankServerSettings, create_app
+from httpservice import configure_logging
 
 Keys = Annotated[tuple[SecretStr, ...] | None, NoDecode]
 
@@ -43,6 +45,11 @@ class DataBankEnv(BaseSettings):
             return keys or None
         return value
 
+    def keys(self) -> list[str]:
+        """Every key this server accepts: secrets its logs must never show."""
+        keys = (self.api_upload_keys or (), self.api_read_keys or (), self.api_delete_keys or ())
+        return [key.get_secret_value() for group in keys for key in group]
+
     def server_settings(self) -> DataBankServerSettings:
         """The settings `create_app` takes; fails without upload keys."""
         return DataBankServerSettings(
@@ -63,8 +70,11 @@ def serve(
 ) -> None:
     """Serve the Data Bank protocol locally (settings from DATABANK__* variables)."""
     try:
-        settings = DataBankEnv().server_settings()
+        env = DataBankEnv()
+        settings = env.server_settings()
     except ValidationError as exc:
         typer.echo(f"invalid Data Bank settings (DATABANK__*): {exc}", err=True)
         raise typer.Exit(code=2) from None
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    configure_logging("databank", secrets=env.keys())
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from events import connect, dead_letter_streams, engine_url, list_dead_letters, replay
-from trainledger.settings import Settings
+from trainledger.startup import start
 
 app = typer.Typer(help="Dead letters: entries that could not be decoded or kept failing.")
 console = Console()
@@ -25,9 +25,9 @@ def list_command(
     count: Annotated[int, typer.Option(min=1, help="At most this many per stream.")] = 100,
 ) -> None:
     """Show dead letters: where each came from, after how many deliveries, and why."""
-    settings = Settings()
+    settings = start("dlq")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        client = connect(url)
+        client = connect(url, settings.redis.policy())
         table = Table("dead-letter stream", "original id", "attempts", "error")
         for dlq in dead_letter_streams(client):
             source, _, owner = dlq.removeprefix("dlq:").rpartition(":")
@@ -45,7 +45,7 @@ def replay_command(
     chunk: Annotated[int, typer.Option(min=1, max=10_000, help="Entries per transaction.")] = 100,
 ) -> None:
     """Move the dead letters of GROUP on STREAM back into STREAM, CHUNK at a time."""
-    settings = Settings()
+    settings = start("dlq")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        moved = replay(connect(url), stream, group, chunk=chunk)
+        moved = replay(connect(url, settings.redis.policy()), stream, group, chunk=chunk)
     console.print(f"replayed {moved} entr{'y' if moved == 1 else 'ies'} into {stream}")

@@ -7,13 +7,11 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from databank import DataBankClient
-from databank.artifacts import ArtifactFetcher
+from databank import ArtifactFetcher, DataBankClient
 from events import connect, engine_url
 from inference import Generator, create_app
 from projections import ReadModel
-from trainledger.logs import configure
-from trainledger.settings import Settings
+from trainledger.startup import start
 
 
 def inference(
@@ -25,18 +23,17 @@ def inference(
     ] = None,
 ) -> None:
     """Serve POST /generate: run_id -> pointer -> verified artifact -> text."""
-    settings = Settings()
+    settings = start("inference")
     bank_url, bank_key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
     if not bank_url or not bank_key:
         typer.echo("inference needs APP__DATA_BANK_API_URL and APP__DATA_BANK_API_KEY", err=True)
         raise typer.Exit(2)
-    configure("inference", secrets=[bank_key])
     with (
         engine_url(settings.redis.url, settings.redis.data_dir) as url,
         DataBankClient(bank_url, bank_key) as bank,
     ):
         app = create_app(
-            ReadModel(connect(url)),
+            ReadModel(connect(url, settings.redis.policy())),
             ArtifactFetcher(bank, settings.inference.cache_dir),
             Generator(settings.inference.max_models),
         )

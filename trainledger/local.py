@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from events import engine_url
-from events.engine import free_port
+from events import engine_url, free_port
 from trainledger.settings import Settings
 from trainledger.supervisor import ServiceSpec, Supervisor
 

@@ -22,7 +22,7 @@ from inference import GenerateResponse
 from producers import RunAccepted
 from projections import RunStatus
 from trainledger.local import Ports, Stack, local_stack
-from trainledger.settings import Settings
+from trainledger.startup import start
 
 console = Console()
 FINAL = ("completed", "failed", "cancelled")
@@ -37,7 +37,7 @@ def up(
     inference_port: Annotated[int | None, typer.Option(help="Default: INFERENCE__PORT.")] = None,
 ) -> None:
     """Run engine, Data Bank, projector, worker, API and inference here until Ctrl-C."""
-    settings = Settings()
+    settings = start("up")
     ports = Ports(
         api_port or settings.api.port, databank_port, inference_port or settings.inference.port
     )
@@ -78,9 +78,10 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 600.0,
 ) -> None:
     """Upload a corpus, train a tiny model through the log, fetch it by pointer, generate."""
+    settings = start("demo")
     with (
         tempfile.TemporaryDirectory(prefix="trainledger-demo-") as root,
-        local_stack(Settings(), Path(root), Ports.free()) as stack,
+        local_stack(settings, Path(root), Ports.free()) as stack,
     ):
         show(stack)
         run_id = train(stack, steps)

@@ -13,9 +13,9 @@ import uvicorn
 
 from events import connect, engine_url
 from producers import ApiConfig, create_app
-from projections import Projector, RebuildReport
-from projections import rebuild as run_rebuild
+from projections import Projector, RebuildReport, rebuild_read_model
 from trainledger.settings import Settings
+from trainledger.startup import start
 
 Host = Annotated[str | None, typer.Option(help="Listen address (default: API__HOST).")]
 Port = Annotated[int | None, typer.Option(help="Listen port (default: API__PORT).")]
@@ -28,26 +28,29 @@ def api_config(settings: Settings, redis_url: str) -> ApiConfig:
         api_key=settings.security.api_key,
         read_your_writes_timeout_s=settings.api.read_your_writes_timeout_s,
         sse_max_s=settings.api.sse_max_s,
+        policy=settings.redis.policy(),
+        durability=settings.redis.durability(),
     )
 
 
 def api(host: Host = None, port: Port = None) -> None:
     """Serve the write and read API (FastAPI on uvicorn) until SIGTERM or SIGINT."""
-    settings = Settings()
+    settings = start("api")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
         uvicorn.run(
             create_app(api_config(settings, url)),
             host=host or settings.api.host,
             port=settings.api.port if port is None else port,
             access_log=False,
+            log_config=None,  # uvicorn's records go through our JSON handler
         )
 
 
 def projector() -> None:
     """Materialize the read model from the log until SIGTERM or SIGINT."""
-    settings = Settings()
+    settings = start("projector")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        Projector(connect(url)).serve()
+        Projector(connect(url, settings.redis.policy())).serve()
 
 
 def rebuild(
@@ -57,9 +60,9 @@ def rebuild(
     show: Annotated[int, typer.Option(min=0, help="Keys to list per kind of drift.")] = 20,
 ) -> None:
     """Replay the log into the read model; with --verify, exit 1 when it has drifted."""
-    settings = Settings()
+    settings = start("rebuild")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        report = run_rebuild(connect(url), verify=verify)
+        report = rebuild_read_model(connect(url, settings.redis.policy()), verify=verify)
     for line in describe(report, show):
         typer.echo(line)
     if verify and not report.drift.clean:

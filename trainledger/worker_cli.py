@@ -20,8 +20,8 @@ from transformers.utils import logging as transformers_logging
 from consumers import Worker, WorkerConfig
 from databank import DataBankClient
 from events import connect, engine_url
-from trainledger.logs import configure
 from trainledger.settings import Settings
+from trainledger.startup import start
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,13 @@ def worker_config(settings: Settings) -> WorkerConfig:
         progress_interval_s=settings.worker.progress_interval_s,
         cancel_check_s=settings.worker.cancel_check_s,
         visibility_timeout_ms=settings.worker.visibility_timeout_ms,
+        durability=settings.redis.durability(),
     )
 
 
 def worker() -> None:
     """Train, tokenize and upload for this node (APP__NODE_ID) until SIGTERM or SIGINT."""
-    settings = Settings()
+    settings = start("worker")
     url, key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
     if not url or not key:
         named = (("APP__DATA_BANK_API_URL", url), ("APP__DATA_BANK_API_KEY", key))
@@ -62,13 +63,12 @@ def worker() -> None:
     except ValidationError as error:
         typer.echo(f"invalid worker settings (APP__*, WORKER__*): {error}", err=True)
         raise typer.Exit(2) from None
-    configure("worker", secrets=[key])
     _quiet_transformers()
     with (
         engine_url(settings.redis.url, settings.redis.data_dir) as redis_url,
         DataBankClient(url, key) as bank,
     ):
-        node = Worker(connect(redis_url), bank, config)
+        node = Worker(connect(redis_url, settings.redis.policy()), bank, config)
         log.info(
             "worker starting on node %s, artifacts in %s",
             config.node_id,

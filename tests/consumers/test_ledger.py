@@ -21,8 +21,8 @@ from events import (
     TrainingStarted,
     UploadFailedPayload,
     names,
+    text,
 )
-from events.wire import text
 
 FILE_A, FILE_B = "a" * 64, "b" * 64
 

@@ -198,7 +198,7 @@ def test_a_run_uses_a_tokenizer_named_by_id(
     tmp_path: Path,
 ) -> None:
     tokenizer.save_pretrained(tmp_path / "tok")
-    file_id = ArtifactUploader(bank_client).upload_dir(tmp_path / "tok", name="tok.tar")
+    file_id = ArtifactUploader(bank_client).upload(tmp_path / "tok", name="tok.tar").file_id
     pointer = PointerSetPayload(subject="tokenizer", pointer=ArtifactPointer(file_id=file_id))
     EventLog(redis_client).append(ArtifactPointerSet(correlation_id="tok-1", payload=pointer))
     spec = tiny_spec(corpus_id).model_copy(update={"tokenizer": TokenizerRef(tokenizer_id="tok-1")})

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from consumers import Manifest
 from consumers.manifest import MANIFEST_FILE
-from databank.safetar import safe_extract
+from databank.client.extract import safe_extract
 from events import (
     ArtifactPointer,
     ArtifactUploaded,

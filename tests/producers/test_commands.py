@@ -7,8 +7,7 @@ import re
 import redis
 from fastapi.testclient import TestClient
 
-from events import EventLog, TrainingCancelRequested, TrainingRequested, names
-from projections.replies import text
+from events import EventLog, TrainingCancelRequested, TrainingRequested, names, text
 from tests.producers.conftest import MakeApi
 from tests.projections.factories import FILE_A, run_events
 
@@ -43,16 +42,19 @@ def test_a_legacy_corpus_path_says_to_upload_to_data_bank(api: TestClient) -> No
     response = api.post("/runs/train", json={"corpus_path": "/data/corpus.txt"})
     assert response.status_code == 422
     body = response.json()
-    assert body["code"] == "legacy_corpus_path"
+    assert body["code"] == "LEGACY_CORPUS_PATH"
     assert "Data Bank" in body["message"]
     assert "corpus_file_id" in body["message"]
     assert body["request_id"] == response.headers["x-request-id"]
+    assert {"field": "body.corpus_path", "message": "Extra inputs are not permitted"} in body[
+        "errors"
+    ]
 
 
 def test_unknown_fields_and_bad_ids_are_rejected(api: TestClient) -> None:
     extra = api.post("/runs/train", json={**SPEC, "epochs": 3})
     assert extra.status_code == 422
-    assert extra.json()["code"] == "validation_error"
+    assert extra.json()["code"] == "VALIDATION_ERROR"
     assert "body.epochs" in extra.json()["message"]
     bad = api.post("/runs/train", json={"corpus_file_id": "not-hex"})
     assert bad.status_code == 422
@@ -106,7 +108,7 @@ def test_cancel_a_running_run(api: TestClient, redis_client: redis.Redis) -> Non
 def test_cancel_an_unknown_run_is_404(api: TestClient) -> None:
     response = api.post("/runs/nobody/cancel")
     assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == "NOT_FOUND"
     tokenizer_id = api.post("/tokenizers/train", json={"corpus_file_id": FILE_A}).json()
     assert api.post(f"/runs/{tokenizer_id['tokenizer_id']}/cancel").status_code == 404
     assert api.post("/runs/bad:id/cancel").status_code == 422
@@ -124,7 +126,7 @@ def test_cancel_a_finished_run_is_409_but_a_retry_gets_its_first_answer(
     redis_client.rpush(names.correlation_key(run_id), f"{names.TRAINING_STREAM} {garbage}")
     finished = api.post(f"/runs/{run_id}/cancel")
     assert finished.status_code == 409
-    assert finished.json()["code"] == "conflict"
+    assert finished.json()["code"] == "CONFLICT"
     assert "trained" in finished.json()["message"]
     retried = api.post(f"/runs/{run_id}/cancel", headers=headers)
     assert (retried.status_code, retried.json()) == (202, first.json())
@@ -133,9 +135,9 @@ def test_cancel_a_finished_run_is_409_but_a_retry_gets_its_first_answer(
 def test_writes_need_the_api_key_when_one_is_set(make_api: MakeApi) -> None:
     api = make_api(api_key="s3cret")
     missing = api.post("/runs/train", json=SPEC)
-    assert (missing.status_code, missing.json()["code"]) == (401, "unauthorized")
+    assert (missing.status_code, missing.json()["code"]) == (401, "UNAUTHORIZED")
     wrong = api.post("/runs/train", json=SPEC, headers={"X-API-Key": "guess"})
-    assert (wrong.status_code, wrong.json()["code"]) == (403, "forbidden")
+    assert (wrong.status_code, wrong.json()["code"]) == (403, "FORBIDDEN")
     right = api.post("/runs/train", json=SPEC, headers={"X-API-Key": "s3cret"})
     assert right.status_code == 202
     assert api.get("/runs").status_code == 200

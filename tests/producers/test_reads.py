@@ -9,9 +9,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from events import EventLog, names
+from events import names, text
+from producers.commands import ID_PATTERN
+from producers.reads import POSITION_PATTERN
 from projections import Projector
-from projections.replies import text
+from tests.events.appending import append_all
 from tests.producers.conftest import MakeApi
 from tests.projections.factories import FILE_A, Clock, completed_run, run_events, tokenizer_events
 from tests.projections.helpers import FAST, drain
@@ -29,7 +31,7 @@ def projected(api: TestClient, redis_client: redis.Redis) -> TestClient:
         make["tokenizer.completed"](),
         make["artifact.pointer_set"](),
     ]
-    EventLog(redis_client).append_many(events)
+    append_all(redis_client, events)
     drain(Projector(redis_client, config=FAST))
     return api
 
@@ -52,17 +54,27 @@ def test_artifacts(projected: TestClient) -> None:
     assert run.headers["content-type"] == "application/json"
     assert projected.get("/tokenizers/t0/artifact").json()["file_id"] == FILE_A
     none = projected.get("/runs/r1/artifact")
-    assert (none.status_code, none.json()["code"]) == (404, "not_found")
+    assert (none.status_code, none.json()["code"]) == (404, "NOT_FOUND")
     assert projected.get("/tokenizers/t9/artifact").status_code == 404
 
 
 def test_artifact_parameters_are_validated(projected: TestClient) -> None:
     bad_id = projected.get("/runs/-bad/artifact")
-    assert (bad_id.status_code, bad_id.json()["code"]) == (422, "validation_error")
+    assert (bad_id.status_code, bad_id.json()["code"]) == (422, "VALIDATION_ERROR")
     assert "path.run_id" in bad_id.json()["message"]
     bad_position = projected.get("/tokenizers/t0/artifact", params={"min_position": "x"})
     assert bad_position.status_code == 422
     assert "min_position" in bad_position.json()["message"]
+    both = projected.get("/runs/-bad/artifact", params={"min_position": "x"}).json()
+    assert both["errors"] == [
+        {"field": "path.run_id", "message": f"String should match pattern '{ID_PATTERN}'"},
+        {
+            "field": "query.min_position",
+            "message": f"String should match pattern '{POSITION_PATTERN}'",
+        },
+    ]
+    checked_by_fastapi = projected.get("/runs/-bad", params={"min_position": "x"}).json()
+    assert checked_by_fastapi["errors"] == both["errors"]
     ignored = projected.get("/runs/r0/artifact", params={"other": "1"})
     assert ignored.status_code == 200
 
@@ -101,7 +113,7 @@ def test_a_projector_that_lags_gives_504(make_api: MakeApi) -> None:
     accepted = api.post("/runs/train", json={"corpus_file_id": FILE_A}).json()
     response = api.get(f"/runs/{accepted['run_id']}/artifact",
                        params={"min_position": accepted["entry_id"]})  # fmt: skip
-    assert (response.status_code, response.json()["code"]) == (504, "read_model_behind")
+    assert (response.status_code, response.json()["code"]) == (504, "READ_MODEL_BEHIND")
 
 
 def test_a_position_not_in_the_log_is_rejected(api: TestClient) -> None:
@@ -109,8 +121,10 @@ def test_a_position_not_in_the_log_is_rejected(api: TestClient) -> None:
     entry_id = api.post("/runs/train", json={"corpus_file_id": FILE_A}).json()["entry_id"]
     millis = int(entry_id.split("-")[0]) + 10_000
     beyond = api.get("/tokenizers/t0", params={"min_position": f"{millis}-0"})
-    assert (beyond.status_code, beyond.json()["code"]) == (422, "invalid_request")
+    assert (beyond.status_code, beyond.json()["code"]) == (422, "INVALID_REQUEST")
     assert api.get("/runs", params={"min_position": "bogus"}).status_code == 422
+    beyond_64_bits = api.get("/runs", params={"min_position": "0-99999999999999999999"})
+    assert (beyond_64_bits.status_code, beyond_64_bits.json()["code"]) == (422, "INVALID_REQUEST")
 
 
 def test_history_comes_from_the_log(projected: TestClient, redis_client: redis.Redis) -> None:

@@ -13,9 +13,11 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from events import EventLog, names
+from events import names
 from events.engine import free_port
 from projections import ReadModel
+from tests import logged
+from tests.events.appending import append_all
 from tests.projections.factories import completed_run
 from tests.waiting import wait_until
 from trainledger.cli import app
@@ -51,7 +53,7 @@ def terminate_when(condition: str, check: object) -> threading.Thread:
 
 
 def test_rebuild_verify_and_repair(env: dict[str, str], redis_client: redis.Redis) -> None:
-    EventLog(redis_client).append_many(completed_run("r1"))
+    append_all(redis_client, completed_run("r1"))
     runner = CliRunner()
     drifted = runner.invoke(app, ["rebuild", "--verify", "--show", "1"], env=env)
     assert drifted.exit_code == 1
@@ -65,21 +67,27 @@ def test_rebuild_verify_and_repair(env: dict[str, str], redis_client: redis.Redi
     clean = runner.invoke(app, ["rebuild", "--verify"], env=env)
     assert clean.exit_code == 0
     assert "missing: 0" in clean.output
+    assert logged.formatter().service == "rebuild"
 
 
 def test_projector_command_serves_until_sigterm(
     env: dict[str, str], redis_client: redis.Redis
 ) -> None:
-    EventLog(redis_client).append_many(completed_run("r1"))
+    append_all(redis_client, completed_run("r1"))
     killer = terminate_when("the pointer", lambda: ReadModel(redis_client).run_artifact("r1"))
     result = CliRunner().invoke(app, ["projector"], env=env)
     killer.join(10)
     assert result.exit_code == 0
     assert redis_client.exists(names.run_status_key("r1")) == 1
+    assert logged.formatter().service == "projector"
 
 
-def test_api_command_serves_until_sigterm(env: dict[str, str], sigterms: list[int]) -> None:
+def test_api_command_serves_until_sigterm_logging_json(
+    env: dict[str, str], redis_client: redis.Redis, sigterms: list[int]
+) -> None:
     port = free_port()
+    redis_client.hset(names.run_status_key("r1"), "status", "exploded")
+    answers: list[int] = []
 
     def healthy() -> bool:
         try:
@@ -87,9 +95,28 @@ def test_api_command_serves_until_sigterm(env: dict[str, str], sigterms: list[in
         except httpx.TransportError:
             return False
 
-    killer = terminate_when("the API", healthy)
-    result = CliRunner().invoke(app, ["api", "--port", str(port), "--host", "127.0.0.1"], env=env)
+    def fail_once() -> bool:
+        if healthy():
+            headers = {"X-Request-ID": "cli-500"}
+            answers.append(
+                httpx.get(f"http://127.0.0.1:{port}/runs/r1", headers=headers).status_code
+            )
+        return bool(answers)
+
+    killer = terminate_when("the API", fail_once)
+    result = CliRunner().invoke(
+        app,
+        ["api", "--port", str(port), "--host", "127.0.0.1"],
+        env={**env, "SECURITY__API_KEY": "api-s3cret"},
+    )
     killer.join(10)
     assert result.exit_code == 0, result.output
     assert sigterms == [signal.SIGTERM]
+    assert answers == [500]
     assert not healthy()
+    lines = logged.records(result.stderr)
+    assert all(line["service"] == "api" for line in lines)
+    [failure] = [line for line in lines if line.get("request_id") == "cli-500"]
+    assert (failure["level"], failure["message"]) == ("error", "unhandled error in GET /runs/r1")
+    assert "exploded" in str(failure["exception"])
+    assert "api-s3cret" in logged.formatter().secrets
