@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from consumers.ledger import History
+from consumers.history import History
 from events import EventLog
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from consumers.ledger import History
+from consumers.history import History
 from consumers.tokenizer import TOKENIZER_FILE, load_tokenizer
 from databank import (
     ArtifactFetcher,

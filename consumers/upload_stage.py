@@ -23,7 +23,7 @@ import redis
 from pydantic import ValidationError
 
 from consumers.config import WorkerConfig
-from consumers.ledger import History, record
+from consumers.history import History, record
 from consumers.manifest import MANIFEST_FILE, Manifest
 from consumers.tarball import ArchiveError
 from consumers.uploader import ArtifactUploader, Receipt

@@ -5,7 +5,7 @@ errors, and the fetchers that keep corpora and extracted artifacts in a local ca
 `databank/client/` holds what only the client uses, `databank/server/` the local server (import
 `create_app` from `databank.server`); file ids, wire models and byte ranges, which both use, sit
 at the top. The protocol, including the deployed service's quirks that the client tolerates, is
-described in `DATABANK_PROTOCOL.md`. Imports nothing else of trainledger but, in the server,
+described in `docs/databank-protocol.md`. Imports nothing else of trainledger but, in the server,
 `httpservice`.
 """
 

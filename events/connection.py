@@ -12,15 +12,17 @@ URLs:
 
 The policy is the same for every client: connect and socket timeouts on every call (a blocked
 read such as XREADGROUP's BLOCK stays below the socket timeout), a PING before reusing a
-connection idle past the health-check interval, and a few quick
-retries with jittered backoff that ride out a dropped socket or a failover in progress. A
-longer outage surfaces as `redis.ConnectionError`: the consumer runtime answers it with its own
-backoff, the HTTP services with 503.
+connection idle past the health-check interval, and a few quick retries with jittered backoff
+that ride out a dropped socket or a failover in progress. A longer outage surfaces as
+`redis.ConnectionError`: the consumer runtime answers it with its own backoff, the HTTP
+services with 503. redis-py has a synchronous and an asyncio class tree, hence two factories
+of the same shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
@@ -54,6 +56,12 @@ PROBE_POLICY = ConnectionPolicy(connect_timeout_s=1.0, socket_timeout_s=1.0, ret
 """For asking whether an engine answers: one quick try."""
 
 
+class _Credentials(TypedDict):
+    db: int
+    username: str | None
+    password: str | None
+
+
 @dataclass(frozen=True)
 class SentinelTarget:
     """A parsed `redis+sentinel://` URL."""
@@ -63,6 +71,10 @@ class SentinelTarget:
     db: int
     username: str | None
     password: str | None
+
+    def credentials(self) -> _Credentials:
+        """The primary's database and credentials, as connection options."""
+        return {"db": self.db, "username": self.username, "password": self.password}
 
 
 def sentinel_target(url: str) -> SentinelTarget | None:
@@ -92,11 +104,25 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _options(policy: ConnectionPolicy) -> dict[str, float]:
+class _Timeouts(TypedDict):
+    socket_connect_timeout: float
+    socket_timeout: float
+    health_check_interval: int
+
+
+def _timeouts(policy: ConnectionPolicy) -> _Timeouts:
     return {
         "socket_connect_timeout": policy.connect_timeout_s,
         "socket_timeout": policy.socket_timeout_s,
         "health_check_interval": policy.health_check_interval_s,
+    }
+
+
+def _sentinel_timeouts(policy: ConnectionPolicy) -> dict[str, float]:
+    """Sentinels answer at once or not at all: their replies wait no longer than a connect."""
+    return {
+        "socket_connect_timeout": policy.connect_timeout_s,
+        "socket_timeout": policy.connect_timeout_s,
     }
 
 
@@ -111,23 +137,11 @@ def connect(url: str, policy: ConnectionPolicy = DEFAULT_POLICY) -> redis.Redis:
     retry = Retry(_backoff(policy), retries=policy.retries)
     target = sentinel_target(url)
     if target is None:
-        return redis.Redis.from_url(
-            url,
-            retry=retry,
-            socket_connect_timeout=policy.connect_timeout_s,
-            socket_timeout=policy.socket_timeout_s,
-            health_check_interval=policy.health_check_interval_s,
-        )
-    sentinel = redis.sentinel.Sentinel(
-        target.sentinels, sentinel_kwargs=_sentinel_options(policy), **_options(policy)
+        return redis.Redis.from_url(url, retry=retry, **_timeouts(policy))
+    sentinels = redis.sentinel.Sentinel(
+        target.sentinels, sentinel_kwargs=_sentinel_timeouts(policy), **_timeouts(policy)
     )
-    client = sentinel.master_for(
-        target.service,
-        db=target.db,
-        username=target.username,
-        password=target.password,
-        retry=retry,
-    )
+    client = sentinels.master_for(target.service, retry=retry, **target.credentials())
     assert isinstance(client, redis.Redis)
     return client
 
@@ -137,29 +151,10 @@ def connect_async(url: str, policy: ConnectionPolicy = DEFAULT_POLICY) -> redis.
     retry = redis.asyncio.retry.Retry(_backoff(policy), retries=policy.retries)
     target = sentinel_target(url)
     if target is None:
-        return redis.asyncio.Redis.from_url(
-            url,
-            retry=retry,
-            socket_connect_timeout=policy.connect_timeout_s,
-            socket_timeout=policy.socket_timeout_s,
-            health_check_interval=policy.health_check_interval_s,
-        )
-    sentinel = redis.asyncio.sentinel.Sentinel(
-        target.sentinels, sentinel_kwargs=_sentinel_options(policy), **_options(policy)
+        return redis.asyncio.Redis.from_url(url, retry=retry, **_timeouts(policy))
+    sentinels = redis.asyncio.sentinel.Sentinel(
+        target.sentinels, sentinel_kwargs=_sentinel_timeouts(policy), **_timeouts(policy)
     )
-    client = sentinel.master_for(
-        target.service,
-        db=target.db,
-        username=target.username,
-        password=target.password,
-        retry=retry,
-    )
+    client = sentinels.master_for(target.service, retry=retry, **target.credentials())
     assert isinstance(client, redis.asyncio.Redis)
     return client
-
-
-def _sentinel_options(policy: ConnectionPolicy) -> dict[str, float]:
-    return {
-        "socket_connect_timeout": policy.connect_timeout_s,
-        "socket_timeout": policy.connect_timeout_s,
-    }

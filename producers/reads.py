@@ -136,9 +136,10 @@ def _hot_parameters(name: str) -> dict[str, object]:
 def _hot_arguments(request: Request, name: str) -> tuple[str, str | None]:
     """The id and `min_position` of an artifact lookup, validated by hand.
 
-    The artifact lookups are the hot path (the inference service resolves pointers there);
-    FastAPI's parameter machinery costs ~60 us per request on our machines, a fifth of a bare
-    request, so these two endpoints parse their two parameters with the same patterns.
+    The artifact lookups are the hot path (the inference service resolves pointers there),
+    and FastAPI's parameter machinery is a noticeable share of a request that does so little
+    (`bench/read_api.py` measures the endpoint against a bare one), so these two endpoints
+    parse their two parameters with the same patterns.
     """
     subject = str(request.path_params[name])
     position = request.query_params.get("min_position") if request.scope["query_string"] else None

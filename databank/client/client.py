@@ -1,6 +1,6 @@
 """The Data Bank client: typed answers, typed errors, streaming upload, resumable download.
 
-Built to work against the deployed service as it behaves (see `DATABANK_PROTOCOL.md`): ids are
+Built to work against the deployed service as it behaves (see `docs/databank-protocol.md`): ids are
 checked before sending, error bodies that are not JSON are reported rather than parsed, ETags
 are accepted with or without quotes, resumes never use suffix ranges, and a zero-byte file is
 never fetched with GET.

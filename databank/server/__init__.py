@@ -1,5 +1,5 @@
 """The local Data Bank server: `create_app(settings)` serves the protocol of
-`DATABANK_PROTOCOL.md` from a directory; `trainledger databank` runs it with uvicorn."""
+`docs/databank-protocol.md` from a directory; `trainledger databank` runs it with uvicorn."""
 
 from databank.server.app import create_app
 from databank.server.settings import DataBankServerSettings

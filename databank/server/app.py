@@ -1,4 +1,4 @@
-"""The local Data Bank server: the protocol of `DATABANK_PROTOCOL.md`, implemented correctly.
+"""The local Data Bank server: the protocol of `docs/databank-protocol.md`, implemented correctly.
 
 `create_app(settings)` builds the FastAPI app; `trainledger databank` serves it with uvicorn.
 Uploads are parsed as they arrive and written straight into the data directory (see `ingest`).

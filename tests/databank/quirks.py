@@ -1,6 +1,6 @@
 """An ASGI layer that makes the correct local server behave like the deployed Data Bank.
 
-Each quirk listed at the end of `DATABANK_PROTOCOL.md`, emulated on top of the real server:
+Each quirk listed at the end of `docs/databank-protocol.md`, emulated on top of the real server:
 unquoted ETag; suffix ranges served as `bytes=0-n`; a plain-text 500 for a malformed file id
 and for GET of a zero-byte file; FastAPI's 422 for a POST without a `file` part, before any
 key check; 416 with code `INVALID_RANGE`; `request_id: null` (and no `X-Request-ID` header);

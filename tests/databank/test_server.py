@@ -1,4 +1,4 @@
-"""The local server against raw HTTP: the protocol as `DATABANK_PROTOCOL.md` defines it."""
+"""The local server against raw HTTP: the protocol as `docs/databank-protocol.md` defines it."""
 
 from __future__ import annotations
 

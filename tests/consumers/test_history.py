@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis
 
-from consumers.ledger import History, record
+from consumers.history import History, record
 from events import (
     ArtifactPointer,
     ArtifactPointerRevoked,
