@@ -14,8 +14,8 @@ import logging
 import redis
 
 from consumers.config import WorkerConfig
-from consumers.layout import staged
 from consumers.history import History, record
+from consumers.layout import staged
 from consumers.sources import StageError, fetch_corpus
 from consumers.tokenizer import TOKENIZER_FILE, CorpusError, load_tokenizer, train_tokenizer
 from databank import CorpusFetcher, FileDownloader

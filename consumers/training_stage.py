@@ -31,8 +31,8 @@ from transformers import PreTrainedTokenizerFast
 
 from consumers.cancel import CancelWatch
 from consumers.config import WorkerConfig
-from consumers.layout import staged
 from consumers.history import History, record
+from consumers.layout import staged
 from consumers.manifest import MANIFEST_FILE, TRAINED_WITH_RUN, LibraryVersions, Manifest
 from consumers.runlog import RunLog
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
