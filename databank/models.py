@@ -18,7 +18,9 @@ class FileInfo(BaseModel):
     size: int = Field(ge=0)
     sha256: str
     content_type: str
-    created_at: datetime
+    created_at: datetime | None = None
+    """When it was stored; the deployed service sends `null` for files stored before it kept
+    metadata (the local server always records it)."""
 
 
 class FileHead(BaseModel):

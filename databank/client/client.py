@@ -1,8 +1,9 @@
 """The Data Bank client: typed answers, typed errors, streaming upload, resumable download.
 
 Built to work against the deployed service as it behaves (see `docs/databank-protocol.md`): ids are
-checked before sending, error bodies that are not JSON are reported rather than parsed, ETags
-are accepted with or without quotes, resumes never use suffix ranges, and a zero-byte file is
+checked before sending, error bodies that are not JSON are reported rather than parsed (a
+body-less one, HEAD's, by its status's reason), ETags are accepted with or without quotes,
+`created_at` may be null, resumes never use suffix ranges, and a zero-byte file is
 never fetched with GET.
 
 Downloads read their body with `http.client` into reused buffers (`databank.client.download`
@@ -334,7 +335,7 @@ class DataBankClient:
         with _transport_errors(what):
             body = _read_capped(response)
         error = _parse_error(body)
-        message = self._redact(error.message if error else _snippet(body, response.reason_phrase))
+        message = self._redact(error.message if error else _snippet(body, _reason(response)))
         code = error.code if error else None
         answered_id = (error.request_id if error else None) or response.headers.get("X-Request-ID")
         rid = answered_id or request_id
@@ -389,6 +390,13 @@ def _parse_error(body: bytes) -> ErrorBody | None:
         return ErrorBody.model_validate_json(body)
     except ValidationError:
         return None
+
+
+def _reason(response: httpx.Response) -> str:
+    """What a body-less error (HEAD) can say: the status line's reason, or the status's standard
+    phrase when the server sends an empty one (HTTP/1.1 allows it; some servers do)."""
+    status = response.status_code
+    return response.reason_phrase or httpx.codes.get_reason_phrase(status) or f"status {status}"
 
 
 def _snippet(body: bytes, reason: str) -> str:

@@ -60,7 +60,9 @@ def _file_headers(info: FileInfo) -> dict[str, str]:
     return {
         "Content-Length": str(info.size),
         "Content-Type": info.content_type,
-        "ETag": f'"{info.file_id}"',
+        # Bare, unquoted, as the deployed service answers: clients written for it compare the
+        # header verbatim with the sha256.
+        "ETag": info.file_id,
         "Accept-Ranges": "bytes",
     }
 

@@ -1,10 +1,11 @@
 """An ASGI layer that makes the correct local server behave like the deployed Data Bank.
 
 Each quirk listed at the end of `docs/databank-protocol.md`, emulated on top of the real server:
-unquoted ETag; suffix ranges served as `bytes=0-n`; a plain-text 500 for a malformed file id
-and for GET of a zero-byte file; FastAPI's 422 for a POST without a `file` part, before any
-key check; 416 with code `INVALID_RANGE`; `request_id: null` (and no `X-Request-ID` header);
-`; charset=utf-8` added to the content type of a full download.
+suffix ranges served as `bytes=0-n`; a plain-text 500 for a malformed file id and for GET of a
+zero-byte file; FastAPI's 422 for a POST without a `file` part, before any key check; 416 with
+code `INVALID_RANGE`; `request_id: null` (and no `X-Request-ID` header); `; charset=utf-8`
+added to the content type of a full download. The unquoted ETag needs no emulation: the local
+server answers it that way too. `created_at: null` is injected per test (`Fault` answers).
 """
 
 from __future__ import annotations
@@ -82,8 +83,6 @@ class _Answer:
         status: int = message["status"]
         if "x-request-id" in headers:
             del headers["x-request-id"]
-        if "etag" in headers:
-            headers["etag"] = headers["etag"].strip('"')
         if self._method == "GET" and status == 200 and headers.get("accept-ranges") == "bytes":
             if headers.get("content-length") == "0":
                 self._swallow = True

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -78,6 +81,63 @@ def test_head_of_a_missing_file_is_not_found(any_bank: Bank) -> None:
         any_bank.client().head(MISSING)
 
     assert caught.value.status == 404
+
+
+class _NoReasonServer(ThreadingHTTPServer):
+    """A real HTTP server on loopback whose answers carry no reason phrase."""
+
+    status = 404
+
+
+class _NoReason(BaseHTTPRequestHandler):
+    """Answers every HEAD with a status line whose reason phrase is empty (`HTTP/1.1 404 `),
+    as HTTP/1.1 allows and some servers in front of the deployed service do."""
+
+    protocol_version = "HTTP/1.1"
+    server: _NoReasonServer
+
+    def do_HEAD(self) -> None:
+        self.send_response(self.server.status, "")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads the client's error, not the server's log."""
+
+
+@pytest.fixture
+def no_reason() -> Iterator[_NoReasonServer]:
+    """The server, serving in a thread until the test ends."""
+    server = _NoReasonServer(("127.0.0.1", 0), _NoReason)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "reason"),
+    [
+        (404, NotFound, "Not Found"),
+        (401, Unauthorized, "Unauthorized"),
+        (499, UnexpectedStatus, "status 499"),
+    ],
+)
+def test_a_head_error_without_a_reason_phrase_still_says_what_it_is(
+    no_reason: _NoReasonServer, status: int, kind: type[DataBankError], reason: str
+) -> None:
+    no_reason.status = status
+    url = f"http://127.0.0.1:{no_reason.server_address[1]}"
+
+    with DataBankClient(url, KEY, retry=FAST) as client, pytest.raises(kind) as caught:
+        client.head(MISSING)
+
+    assert caught.value.message == f"HEAD /files/{MISSING}: {reason}"
+    assert caught.value.status == status
 
 
 def test_a_file_over_the_limit_is_too_large(make_bank: MakeBank, tmp_path: Path) -> None:

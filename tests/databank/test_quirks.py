@@ -6,6 +6,7 @@ not hurt.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def local(bank: Bank) -> Bank:
     return bank
 
 
-def test_etag_is_unquoted_on_the_deployed_service_and_read_either_way(
+def test_etag_is_the_bare_sha256_on_both_servers_and_read_either_way(
     deployed: Bank, local: Bank
 ) -> None:
     data = os.urandom(64)
@@ -39,11 +40,27 @@ def test_etag_is_unquoted_on_the_deployed_service_and_read_either_way(
 
     raw_deployed = httpx.head(f"{deployed.url}/files/{file_id}", headers=AUTH)
     raw_local = httpx.head(f"{local.url}/files/{file_id}", headers=AUTH)
+    quoted = (("content-length", "64"), ("etag", f'"{file_id}"'))
+    local.faults.add(Fault(kind="answer", status=200, method="HEAD", headers=quoted))
 
     assert file_ids == {file_id}
-    assert raw_deployed.headers["etag"] == file_id
-    assert raw_local.headers["etag"] == f'"{file_id}"'
+    assert raw_deployed.headers["etag"] == raw_local.headers["etag"] == file_id
+    assert local.client().head(file_id).etag == file_id  # the quoted answer injected above
     assert deployed.client().head(file_id).etag == local.client().head(file_id).etag == file_id
+
+
+def test_created_at_may_be_null(deployed: Bank) -> None:
+    data = os.urandom(32)
+    stored = deployed.client().upload(lambda: [data])
+    legacy = stored.model_dump(mode="json") | {"created_at": None}
+    deployed.faults.add(
+        Fault(kind="answer", status=200, method="GET", body=json.dumps(legacy).encode())
+    )
+
+    info = deployed.client().info(stored.file_id)
+
+    assert info.created_at is None
+    assert info.model_copy(update={"created_at": stored.created_at}) == stored
 
 
 def test_suffix_ranges_are_served_wrongly_so_the_client_never_sends_them(

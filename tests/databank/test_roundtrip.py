@@ -92,6 +92,7 @@ def test_head_and_info_describe_the_file(any_bank: Bank) -> None:
     assert head.content_type == "text/plain"
     assert head.etag == uploaded.file_id
     assert info == uploaded
+    assert info.created_at is not None
     assert info.created_at.tzinfo is not None
 
 
