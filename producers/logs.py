@@ -18,8 +18,10 @@ from fastapi.responses import StreamingResponse
 
 from events import names
 from producers.commands import RunPath
+from producers.errors import InvalidRequestError
 from producers.reads import POSITION_PATTERN
 from producers.services import Services
+from projections import position
 
 _BATCH = 100
 
@@ -78,6 +80,11 @@ def router(services: Services) -> APIRouter:
         ] = None,
     ) -> StreamingResponse:
         """Stream the run's log lines; resume after `Last-Event-ID`."""
+        if last_event_id is not None:
+            try:
+                position(last_event_id)
+            except ValueError as error:
+                raise InvalidRequestError(f"Last-Event-ID: {error}") from None
         return StreamingResponse(
             _events(services, run_id, last_event_id or "0-0", follow),
             media_type="text/event-stream",

@@ -157,6 +157,8 @@ def test_log_lines_as_server_sent_events(api: TestClient, redis_client: redis.Re
     resumed = api.get("/runs/r1/logs", params={"follow": "false"}, headers={"Last-Event-ID": first})
     assert resumed.text.startswith(f"id: {second}\n")
     assert api.get("/runs/r1/logs", headers={"Last-Event-ID": "nope"}).status_code == 422
+    beyond = api.get("/runs/r1/logs", headers={"Last-Event-ID": "0-20000000000000000000"})
+    assert (beyond.status_code, beyond.json()["code"]) == (422, "INVALID_REQUEST")
 
 
 def test_following_log_lines_ends_at_the_bound(
