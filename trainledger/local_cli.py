@@ -1,4 +1,5 @@
-"""`trainledger up` (every service on this machine) and `trainledger demo` (the pipeline, end to end)."""
+"""`trainledger up` (every service on this machine, supervised) and `trainledger demo` (the
+pipeline, end to end)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from databank import DataBankClient
-from events import ArtifactPointer
+from events import ArtifactPointer, EngineError
 from inference import GenerateResponse
 from producers import RunAccepted
 from projections import RunStatus
-from trainledger.local import Ports, Stack, local_stack
+from trainledger.local import Ports, RootBusy, Stack, local_stack
 from trainledger.startup import start
+from trainledger.supervisor import ServiceFailed
 
 console = Console()
 FINAL = ("completed", "failed", "cancelled")
@@ -36,7 +38,8 @@ def up(
     databank_port: Annotated[int, typer.Option(help="Port of the local Data Bank.")] = 8010,
     inference_port: Annotated[int | None, typer.Option(help="Default: INFERENCE__PORT.")] = None,
 ) -> None:
-    """Run engine, Data Bank, projector, worker, API and inference here until Ctrl-C."""
+    """Run engine, Data Bank, projector, worker, API and inference here until Ctrl-C,
+    restarting a service that exits; one that keeps dying stops them all (exit 1)."""
     settings = start("up")
     ports = Ports(
         api_port or settings.api.port, databank_port, inference_port or settings.inference.port
@@ -46,12 +49,15 @@ def up(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    with local_stack(settings, root, ports) as stack:
-        show(stack)
-        while not stopping.wait(1.0):
-            pass
+    try:
+        with local_stack(settings, root, ports) as (stack, supervisor):
+            for sig in (signal.SIGINT, signal.SIGTERM):  # a signal while starting unwinds it
+                signal.signal(sig, on_signal)
+            show(stack)
+            supervisor.watch(stopping)
+    except (RootBusy, ServiceFailed, EngineError) as error:
+        typer.echo(f"trainledger up: {error}", err=True)
+        raise typer.Exit(1) from None
     console.print("stopped")
 
 
@@ -71,6 +77,7 @@ def show(stack: Stack) -> None:
     ):
         table.add_row(name, address)
     console.print(table)
+    console.file.flush()  # at once, also when stdout is a file or a pipe
 
 
 def demo(
@@ -81,7 +88,7 @@ def demo(
     settings = start("demo")
     with (
         tempfile.TemporaryDirectory(prefix="trainledger-demo-") as root,
-        local_stack(settings, Path(root), Ports.free()) as stack,
+        local_stack(settings, Path(root), Ports.free()) as (stack, _),
     ):
         show(stack)
         run_id = train(stack, steps)

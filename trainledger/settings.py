@@ -1,17 +1,28 @@
 """Settings, read once at process start from the environment and passed down explicitly.
 
 Nested names use `__`: `REDIS__URL`, `APP__DATA_BANK_API_URL`, `SECURITY__API_KEY`, ...
+Relative paths are resolved against the current directory here, once, so every engine and
+service is handed an absolute path (valkey, for one, changes into its `--dir` first).
 """
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events import ConnectionPolicy, Durability
+
+
+def _absolute(path: Path) -> Path:
+    return path.resolve()
+
+
+AbsolutePath = Annotated[Path, AfterValidator(_absolute)]
+"""A path made absolute against the current directory when the settings are read."""
 
 
 class RedisSettings(BaseModel):
@@ -19,10 +30,10 @@ class RedisSettings(BaseModel):
     how every client connects to it, and how many replicas must hold an append before it is
     acknowledged."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     url: str | None = None
-    data_dir: Path = Path("var/engine")
+    data_dir: AbsolutePath = Path("var/engine")
     connect_timeout_s: float = Field(default=5.0, gt=0)
     socket_timeout_s: float = Field(default=10.0, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
@@ -45,10 +56,10 @@ class RedisSettings(BaseModel):
 class AppSettings(BaseModel):
     """The worker's identity, its artifacts root, and how to reach Data Bank."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     node_id: str = Field(default_factory=socket.gethostname)
-    artifacts_root: Path = Path("var/artifacts")
+    artifacts_root: AbsolutePath = Path("var/artifacts")
     data_bank_api_url: str | None = None
     data_bank_api_key: str | None = None
 
@@ -75,11 +86,11 @@ class ApiSettings(BaseModel):
 class InferenceSettings(BaseModel):
     """Where `trainledger inference` listens, where it caches artifacts, how many models it keeps."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8020, ge=0, le=65535)
-    cache_dir: Path = Path("var/inference")
+    cache_dir: AbsolutePath = Path("var/inference")
     max_models: int = Field(default=4, ge=1, le=64)
 
 
@@ -91,6 +102,8 @@ class WorkerSettings(BaseModel):
     progress_interval_s: float = Field(default=5.0, ge=0)
     cancel_check_s: float = Field(default=0.5, ge=0)
     visibility_timeout_ms: int = Field(default=30_000, ge=100)
+    upload_retry_window_s: float = Field(default=3600, ge=0)
+    """How long an upload is tried again while Data Bank fails transiently."""
 
 
 class Settings(BaseSettings):
@@ -98,9 +111,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
 
-    redis: RedisSettings = RedisSettings()
-    app: AppSettings = AppSettings()
+    # factories: defaults are built (and their paths resolved) when the settings are read
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    app: AppSettings = Field(default_factory=AppSettings)
     security: SecuritySettings = SecuritySettings()
     api: ApiSettings = ApiSettings()
-    inference: InferenceSettings = InferenceSettings()
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
     worker: WorkerSettings = WorkerSettings()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from events import (
     names,
 )
 from events import engine as engine_module
-from events.engine import running_engine
+from events.engine import PID_FILE, PORT_FILE, running_engine
 
 
 def test_appended_data_survives_a_restart_in_the_same_data_directory(tmp_path: Path) -> None:
@@ -92,3 +94,46 @@ def test_a_stale_or_broken_port_file_is_ignored(tmp_path: Path) -> None:
     assert running_engine(tmp_path) is None
     (tmp_path / "engine.port").write_text(str(engine_module.free_port()))
     assert running_engine(tmp_path) is None
+
+
+def test_a_relative_data_directory_is_made_absolute_before_valkey_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = LocalEngine(Path("var/engine"))  # valkey changes into --dir before the --logfile
+    assert engine.data_dir == tmp_path / "var" / "engine"
+    engine.start()
+    try:
+        assert connect(engine.url).ping()
+        assert (tmp_path / "var/engine" / PID_FILE).read_text() == str(engine.pid)
+        assert (tmp_path / "var/engine/engine.log").is_file()
+    finally:
+        engine.stop()
+    assert not (tmp_path / "var/engine" / PID_FILE).exists()
+    assert not (tmp_path / "var/engine" / PORT_FILE).exists()
+
+
+def test_sigterm_unwinds_the_block_that_owns_a_private_engine(tmp_path: Path) -> None:
+    # a real SIGTERM to a real service: tests/trainledger/test_single_services.py
+    before = signal.getsignal(signal.SIGTERM)
+    with engine_url(None, tmp_path):
+        handler = signal.getsignal(signal.SIGTERM)
+        assert handler is engine_module._unwind
+        with pytest.raises(SystemExit) as stopped:
+            engine_module._unwind(signal.SIGTERM, None)
+        assert stopped.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_outside_the_main_thread_no_handler_is_set(tmp_path: Path) -> None:
+    seen: list[object] = []
+
+    def use() -> None:
+        with engine_url(None, tmp_path):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    before = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=use)
+    thread.start()
+    thread.join(60)
+    assert seen == [before]

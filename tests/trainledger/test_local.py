@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from tests.databank.serving import running
 from tests.waiting import wait_until
 from trainledger import local_cli
 from trainledger.cli import app
-from trainledger.local import Ports, Stack, local_key
+from trainledger.local import LOCK_FILE, Ports, RootBusy, Stack, hold_root, local_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,3 +141,39 @@ def test_a_given_key_is_used_and_a_generated_one_is_kept(tmp_path: Path) -> None
     generated = local_key(tmp_path / "fresh", None)
     assert local_key(tmp_path / "fresh", None) == generated
     assert len(generated) >= 24
+
+
+def test_a_root_is_held_by_one_stack_and_the_holder_is_named(tmp_path: Path) -> None:
+    busy = rf"in use by another trainledger up \(PID {os.getpid()}\)"
+    with hold_root(tmp_path):
+        assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
+        with pytest.raises(RootBusy, match=busy), hold_root(tmp_path):
+            pass  # pragma: no cover - never entered
+    with hold_root(tmp_path):  # released when the holder ends
+        pass
+
+
+def test_a_lock_file_left_by_a_dead_up_does_not_block(tmp_path: Path) -> None:
+    (tmp_path / LOCK_FILE).write_text("999999999")  # written, but no living process locks it
+    with hold_root(tmp_path):
+        assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
+
+
+def test_up_stops_with_one_line_when_a_service_cannot_start(tmp_path: Path) -> None:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("REDIS__", "APP__"))
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        finished = subprocess.run(
+            [sys.executable, "-m", "trainledger", "up", "--root", str(tmp_path),
+             "--databank-port", str(port)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert finished.returncode == 1
+    last = finished.stderr.strip().splitlines()[-1]
+    assert last == f"trainledger up: databank exited; see {tmp_path.resolve()}/logs/databank.log"
+    assert "Traceback" not in finished.stderr
+    assert not (tmp_path / "engine" / "engine.pid").exists()  # the engine was stopped too
