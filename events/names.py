@@ -21,6 +21,12 @@ def upload_group(node_id: str) -> str:
     return f"upload:{node_id}"
 
 
+def live_consumers_key(group: str) -> str:
+    """Sorted set of the group's live consumers, each scored by when its announcement expires
+    (engine time, ms); written by the runtime's heartbeat, read by the API's `/readyz`."""
+    return f"consumers:{group}"
+
+
 def dlq_stream(stream: str, group: str) -> str:
     """Dead letters of `group` reading `stream`."""
     return f"dlq:{stream}:{group}"
@@ -32,7 +38,8 @@ def failures_key(stream: str, group: str) -> str:
 
 
 def idempotency_key(key: str) -> str:
-    """Entry id recorded for an idempotency key, so a retried append finds it."""
+    """Entry id recorded for an idempotency key, so a retried append finds it, and the
+    request's fingerprint, so a key reused for another request is caught."""
     return f"idempotency:{key}"
 
 

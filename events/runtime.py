@@ -3,9 +3,11 @@
 At-least-once: an entry is acknowledged only after its handler returned. A consumer that
 dies leaves its entries pending; any consumer of the group reclaims them once idle past
 the visibility timeout, while a heartbeat keeps a running handler's entries fresh so a
-long training is never reclaimed under it. An entry delivered more than `max_deliveries`
-times, or one that cannot be decoded, moves to `dlq:<stream>:<group>` and the consumer
-goes on.
+long training is never reclaimed under it. The same heartbeat announces the consumer as live
+(`events.liveness`) for one visibility timeout, so a consumer that stops renewing it is seen
+dead exactly when its entries become reclaimable, however long its handler runs. An entry
+delivered more than `max_deliveries` times, or one that cannot be decoded, moves to
+`dlq:<stream>:<group>` and the consumer goes on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from redis.typing import EncodableT, FieldT
 from events import names
 from events.codec import DecodeError, decode
 from events.envelope import Envelope, Event
+from events.liveness import Announcement
 from events.replies import Fields, entries, raw, text
 from events.scripts import lua_source
 
@@ -63,7 +66,8 @@ class RuntimeConfig:
 
     @property
     def heartbeat_s(self) -> float:
-        """How often a running handler's claim is refreshed: well inside the timeout."""
+        """How often a running handler's claim is refreshed, and the consumer announced as
+        live for one visibility timeout: well inside the timeout."""
         return self.visibility_timeout_ms / 3000
 
 
@@ -163,6 +167,7 @@ class Consumer:
         self._held_lock = threading.Lock()
         self._reclaim = client.register_script(_RECLAIM)
         self._heartbeat = client.register_script(_HEARTBEAT)
+        self._announcement = Announcement(client, group, self.name, config.visibility_timeout_ms)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -365,9 +370,15 @@ class Consumer:
         )
 
     def _beat(self) -> None:
-        while not self.stopping.wait(self.config.heartbeat_s):
+        """Announce this consumer and refresh its claims until it stops; then withdraw."""
+        while True:
             with contextlib.suppress(*CONNECTION_ERRORS):
+                self._announcement.renew()
                 self.refresh_claims()
+            if self.stopping.wait(self.config.heartbeat_s):
+                break
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            self._announcement.withdraw()
 
     def refresh_claims(self) -> int:
         """Reset the idle time of the entries in hand; returns how many were refreshed."""

@@ -1,8 +1,11 @@
 """Liveness, readiness and metrics.
 
-`/healthz` says the process serves; `/readyz` that the engine answers and every consumer group
-the pipeline needs exists (`training` on `stream:training`, `projector` on every stream), else
-503 with what is missing; `/metrics` is the Prometheus text exposition.
+`/healthz` says the process serves; `/readyz` that the engine answers, every consumer group
+the pipeline needs exists (`training` on `stream:training`, `projector` on every stream) and
+each of those groups has a live consumer (one that announced itself, see `events.liveness`),
+else 503 `NOT_READY` naming what is missing: without a live projector writes would be accepted
+and never become readable, without a live training consumer runs would wait forever.
+`/metrics` is the Prometheus text exposition.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
-from events import names
+from events import live_consumers, names
 from httpservice import ErrorBody
 from producers.errors import NotReadyError
 from producers.services import Services
@@ -20,6 +23,9 @@ REQUIRED_GROUPS = (
     (names.TRAINING_STREAM, names.TRAINING_GROUP),
     *((stream, names.PROJECTOR_GROUP) for stream in names.ALL_STREAMS),
 )
+LIVE_GROUPS = (names.TRAINING_GROUP, names.PROJECTOR_GROUP)
+"""Groups that must have a live consumer (the upload groups are per node, and a node's upload
+consumer runs beside its training consumer)."""
 
 
 class Health(BaseModel):
@@ -45,7 +51,7 @@ def router(services: Services) -> APIRouter:
 
     @api.get("/readyz", responses={503: {"model": ErrorBody, "description": "not ready"}})
     async def readyz() -> Health:
-        """The engine answers and every consumer group exists."""
+        """The engine answers, every consumer group exists and has a live consumer."""
         client = services.aio
         await client.ping()
         missing: list[str] = []
@@ -55,8 +61,12 @@ def router(services: Services) -> APIRouter:
                 present = {_text(row["name"]) for row in await client.xinfo_groups(stream)}
             if group not in present:
                 missing.append(f"{group} on {stream}")
-        if missing:
-            raise NotReadyError("missing consumer groups: " + ", ".join(missing))
+        live = await live_consumers(client, LIVE_GROUPS)
+        dead = [group for group in LIVE_GROUPS if not live[group]]
+        reasons = [f"missing consumer groups: {', '.join(missing)}"] if missing else []
+        reasons += [f"no live consumer in groups: {', '.join(dead)}"] if dead else []
+        if reasons:
+            raise NotReadyError("; ".join(reasons))
         return Health(status="ready")
 
     @api.get("/metrics", response_class=Response)

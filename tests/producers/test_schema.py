@@ -15,10 +15,11 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 
-from events import ensure_group, names
+from events import Consumer, Handlers, RuntimeConfig, names
 from events.engine import free_port
 from httpservice import ErrorBody
 from producers import ApiConfig, create_app
+from projections import Projector
 from tests.waiting import wait_until
 
 
@@ -27,9 +28,20 @@ def api_schema(redis_url: str) -> Iterator[schemathesis.BaseSchema]:
     """The API on uvicorn (loopback, a thread), its schema loaded from `/openapi.json`."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    ensure_group(client, names.TRAINING_STREAM, names.TRAINING_GROUP)  # so /readyz is 200
-    for stream in names.ALL_STREAMS:
-        ensure_group(client, stream, names.PROJECTOR_GROUP)
+    quick = RuntimeConfig(block_ms=50)
+    members: list[Consumer | Projector] = [  # live, so /readyz is 200
+        Consumer(
+            client,
+            streams=[names.TRAINING_STREAM],
+            group=names.TRAINING_GROUP,
+            handlers=Handlers(),
+            config=quick,
+        ),
+        Projector(client, config=quick),
+    ]
+    consuming = [threading.Thread(target=member.run) for member in members]
+    for thread in consuming:
+        thread.start()
     config = ApiConfig(
         redis_url=redis_url, read_your_writes_timeout_s=0.05, sse_max_s=0.2, sse_block_ms=50
     )
@@ -45,6 +57,9 @@ def api_schema(redis_url: str) -> Iterator[schemathesis.BaseSchema]:
     finally:
         server.should_exit = True
         thread.join(10)
+        for member, consumer in zip(members, consuming, strict=True):
+            member.stop()
+            consumer.join(10)
         client.close()
 
 
