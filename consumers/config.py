@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +30,8 @@ class WorkerConfig(BaseModel):
     visibility_timeout_ms: int = Field(default=30_000, ge=100)
     """How long a dead worker's entries wait before another worker reclaims them."""
     max_deliveries: int = Field(default=5, ge=1)
+    upload_retry_window_s: float = Field(default=3600, ge=0)
+    """How long an upload keeps being tried again while Data Bank fails transiently."""
     durability: Durability = PRIMARY_ONLY
     """What the stages' appends wait for (replicas of a replicated engine)."""
 
@@ -43,3 +47,13 @@ class WorkerConfig(BaseModel):
             visibility_timeout_ms=self.visibility_timeout_ms,
             max_deliveries=self.max_deliveries,
         )
+
+    def upload_runtime(self) -> RuntimeConfig:
+        """The upload group's settings: the retry window, not the delivery count, ends a
+        deferred upload. A retry is a redelivery once the entry has been idle for the
+        visibility timeout, counted from its last heartbeat (a third of the timeout apart), so
+        retries come at least two thirds of a timeout apart; the group allows as many as the
+        window holds on top of the usual `max_deliveries` for handlers that crash."""
+        retries = math.ceil(1.5 * self.upload_retry_window_s * 1000 / self.visibility_timeout_ms)
+        retries += 1
+        return replace(self.runtime(), max_deliveries=self.max_deliveries + retries)

@@ -18,11 +18,14 @@ from events import (
     ArtifactPointer,
     ArtifactPointerRevoked,
     ArtifactPointerSet,
+    ArtifactUploadDeferred,
+    ArtifactUploaded,
     ArtifactUploadFailed,
     DecodeError,
     Envelope,
     Event,
     EventLog,
+    Subject,
     TokenizerCompleted,
     TokenizerFailed,
     TrainingCancelled,
@@ -35,6 +38,14 @@ RUN_FINISHED: tuple[type[Envelope], ...] = (TrainingCompleted, TrainingFailed, T
 """After one of these a `training.requested` has nothing left to do."""
 TOKENIZER_FINISHED: tuple[type[Envelope], ...] = (TokenizerCompleted, TokenizerFailed)
 """After one of these a `tokenizer.requested` has nothing left to do."""
+UPLOAD_COURSE: tuple[type[Envelope], ...] = (
+    ArtifactUploadDeferred,
+    ArtifactUploaded,
+    ArtifactUploadFailed,
+    ArtifactPointerSet,
+    ArtifactPointerRevoked,
+)
+"""What an upload attempt leaves in the log, in the order it can happen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +85,36 @@ class History:
         """A client asked to cancel the run."""
         return self.has(TrainingCancelRequested)
 
-    @property
-    def upload_settled(self) -> bool:
-        """The upload already ended: a pointer was set (even if revoked since) or it failed."""
-        return self.has(ArtifactPointerSet, ArtifactUploadFailed)
+    def caused_by(self, cause_id: str, *types: type[Envelope]) -> list[Event]:
+        """The events of `types` that `cause_id` caused, in append order."""
+        return [e for e in self.events if isinstance(e, types) and e.causation_id == cause_id]
+
+    def upload_settled(self, cause_id: str) -> bool:
+        """Nothing is left to upload for `cause_id`: a pointer was set (by any cause, even if
+        revoked since), or the upload it asked for failed."""
+        return self.has(ArtifactPointerSet) or bool(self.caused_by(cause_id, ArtifactUploadFailed))
+
+    def deferrals(self, cause_id: str) -> list[ArtifactUploadDeferred]:
+        """The transient failures of the upload `cause_id` asked for, oldest first."""
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ArtifactUploadDeferred) and e.causation_id == cause_id
+        ]
+
+    def upload_failed_before(self, request_id: str) -> bool:
+        """True when the last upload attempt other than `request_id`'s failed for good: only
+        then does a request for a new upload have something to do (none is pending, and no
+        pointer was set, revoked or not)."""
+        course = [
+            e for e in self.events if isinstance(e, UPLOAD_COURSE) and e.causation_id != request_id
+        ]
+        return bool(course) and isinstance(course[-1], ArtifactUploadFailed)
+
+    def completion(self, subject: Subject) -> TrainingCompleted | TokenizerCompleted | None:
+        """The completion of the run or tokenizer: it names the node that holds the files."""
+        kind = TrainingCompleted if subject == "run" else TokenizerCompleted
+        return next((e for e in self.events if isinstance(e, kind)), None)
 
     def pointer(self) -> ArtifactPointer | None:
         """The artifact pointer in force: the last one set, unless a revocation followed it."""
@@ -92,6 +129,8 @@ class History:
 
 def record(log: EventLog, cause: Envelope, event: Event, *, once_per: str = "") -> Appended:
     """Append `event`, caused by `cause`, once: its key is the cause's id and the event's type
-    (plus `once_per`, for an event that may rightly happen again, like a second start)."""
+    (plus `once_per`, for an event that may rightly happen again, like a second start). No
+    fingerprint: a redo of the cause may word its event differently (another node, another
+    time); it is the same fact, so the first recorded event stands."""
     key = f"{cause.event_id}:{event.type}" + (f":{once_per}" if once_per else "")
     return log.append(event, idempotency_key=key)

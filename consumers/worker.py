@@ -61,7 +61,7 @@ class Worker:
                 streams=[names.TRAINING_STREAM],
                 group=names.upload_group(config.node_id),
                 handlers=uploads.handlers(),
-                config=runtime,
+                config=config.upload_runtime(),
             ),
         )
         self._ended = threading.Event()

@@ -108,6 +108,26 @@ class UploadFailedPayload(Strict):
     reason: str
 
 
+class UploadDeferredPayload(Strict):
+    """An upload met a transient Data Bank failure; it stays pending and is tried again.
+
+    `deadline` is fixed by the first deferral of an upload (its retry window): past it, the
+    next transient failure fails the upload for good."""
+
+    subject: Subject
+    node_id: str
+    error: str
+    attempt: int = Field(ge=1)
+    next_attempt_at: datetime
+    deadline: datetime
+
+
+class UploadRequestedPayload(Strict):
+    """Someone asked for a failed upload to be tried again (by the node holding the files)."""
+
+    subject: Subject
+
+
 class PointerSetPayload(Strict):
     """The artifact of the run or tokenizer `correlation_id` is `pointer`."""
 
@@ -202,6 +222,20 @@ class ArtifactUploadFailed(Envelope):
     payload: UploadFailedPayload
 
 
+class ArtifactUploadDeferred(Envelope):
+    """An upload failed transiently and will be tried again (until its deadline)."""
+
+    type: Literal["artifact.upload_deferred"] = "artifact.upload_deferred"
+    payload: UploadDeferredPayload
+
+
+class ArtifactUploadRequested(Envelope):
+    """A client asked for a failed upload to be tried again."""
+
+    type: Literal["artifact.upload_requested"] = "artifact.upload_requested"
+    payload: UploadRequestedPayload
+
+
 class ArtifactPointerSet(Envelope):
     """The typed pointer to an artifact: version 2 nests the `ArtifactPointer`."""
 
@@ -230,6 +264,8 @@ Event = Annotated[
     | TokenizerFailed
     | ArtifactUploaded
     | ArtifactUploadFailed
+    | ArtifactUploadDeferred
+    | ArtifactUploadRequested
     | ArtifactPointerSet
     | ArtifactPointerRevoked,
     Field(discriminator="type"),
@@ -241,6 +277,6 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_CLASSES: tuple[type[Envelope], ...] = (
     TrainingRequested, TrainingStarted, TrainingCompleted, TrainingFailed,
     TrainingCancelRequested, TrainingCancelled, TokenizerRequested, TokenizerCompleted,
-    TokenizerFailed, ArtifactUploaded, ArtifactUploadFailed, ArtifactPointerSet,
-    ArtifactPointerRevoked,
+    TokenizerFailed, ArtifactUploaded, ArtifactUploadFailed, ArtifactUploadDeferred,
+    ArtifactUploadRequested, ArtifactPointerSet, ArtifactPointerRevoked,
 )  # fmt: skip

@@ -2,8 +2,10 @@
 
 An append is one Lua call: it records the entry under the idempotency key and in the
 correlation index in the same atomic step as the XADD, so a retried command, even from
-two processes at once, yields one entry. With a `Durability` that asks for replicas, the
-call and a `WAIT` travel in one pipeline on one connection (see `events.durability`).
+two processes at once, yields one entry. The key also keeps the request's fingerprint, so a
+key reused for another request is refused (`events.idempotency` says when fingerprints
+apply). With a `Durability` that asks for replicas, the call and a `WAIT` travel in one
+pipeline on one connection (see `events.durability`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from events import names
 from events.codec import decode, encode
 from events.durability import Durability, NotReplicatedError, ReplicaCount
 from events.envelope import Event
+from events.idempotency import IdempotencyKeyReused, first_entry
 from events.replies import entries, text
 from events.scripts import lua_source
 
@@ -25,13 +28,19 @@ IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 _APPEND = lua_source("events", "append")
 """Append one event; with an idempotency key seen before, return its first entry instead."""
 
+_SEEN, _REUSED = 1, 2
+"""The append script's verdicts on a key seen before: same request, or another one."""
+
 
 PRIMARY_ONLY = Durability()
 """An append counts once the primary took it (a single engine has nothing else to wait for)."""
 
 
 def stream_for(event: Event) -> str:
-    """The stream an event belongs to, by its type's prefix."""
+    """The stream an event belongs to, by its type's prefix; a request for a new upload is
+    work for a node's upload stage, which reads `stream:training`."""
+    if event.type == "artifact.upload_requested":
+        return names.TRAINING_STREAM
     if event.type in ("artifact.pointer_set", "artifact.pointer_revoked"):
         return names.POINTER_STREAM
     if event.type.startswith("artifact."):
@@ -70,19 +79,27 @@ class EventLog:
         self.durability = durability
         self._replicas = ReplicaCount(client)
 
-    def append(self, event: Event, *, idempotency_key: str | None = None) -> Appended:
-        """Append `event`; with a key seen before, append nothing and return the first entry.
+    def append(
+        self,
+        event: Event,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Appended:
+        """Append `event`; with a key seen before, append nothing and return the first entry,
+        or raise `IdempotencyKeyReused` when the key was first used with another `fingerprint`
+        (the request's, see `events.idempotency.fingerprint`; None: do not compare).
 
         Either way, return only once the entry is on the replicas `durability` asks for
         (`NotReplicatedError` when they do not confirm it in time).
         """
         stream = stream_for(event)
-        keys, args = self._keys(stream, event, idempotency_key), self._args(event)
+        keys, args = self._keys(stream, event, idempotency_key), self._args(event, fingerprint)
         wanted = (
             min(self.durability.replicas, self._replicas.now()) if self.durability.replicas else 0
         )
         if not wanted:
-            return self._appended(stream, self._append(keys=keys, args=args))
+            return self._appended(stream, self._append(keys=keys, args=args), idempotency_key)
         pipe = self._client.pipeline(transaction=False)
         self._append(keys=keys, args=args, client=pipe)
         pipe.wait(wanted, self.durability.timeout_ms)
@@ -92,7 +109,15 @@ class EventLog:
                 f"{acknowledged} of {wanted} replicas confirmed the append within "
                 f"{self.durability.timeout_ms} ms"
             )
-        return self._appended(stream, result)
+        return self._appended(stream, result, idempotency_key)
+
+    def first_entry(self, idempotency_key: str, fingerprint: str | None = None) -> str | None:
+        """The entry first appended under `idempotency_key`, None when there is none yet;
+        `IdempotencyKeyReused` when it was first used with another `fingerprint`."""
+        recorded = self._client.get(names.idempotency_key(idempotency_key))
+        if recorded is None:
+            return None
+        return first_entry(text(recorded), idempotency_key, fingerprint)
 
     @staticmethod
     def _keys(stream: str, event: Event, idempotency_key: str | None) -> list[str]:
@@ -100,14 +125,17 @@ class EventLog:
         return [stream, idempotency, names.correlation_key(event.correlation_id)]
 
     @staticmethod
-    def _args(event: Event) -> list[bytes | int]:
-        return [encode(event)[b"event"], IDEMPOTENCY_TTL_SECONDS]
+    def _args(event: Event, fingerprint: str | None) -> list[bytes | int | str]:
+        return [encode(event)[b"event"], IDEMPOTENCY_TTL_SECONDS, fingerprint or ""]
 
     @staticmethod
-    def _appended(stream: str, result: object) -> Appended:
+    def _appended(stream: str, result: object, key: str | None = None) -> Appended:
         if not isinstance(result, list) or len(result) != 2:
             raise TypeError(f"unexpected append reply {result!r}")
-        return Appended(stream, text(result[0]), result[1] == 1)
+        entry_id, verdict = text(result[0]), result[1]
+        if verdict == _REUSED:
+            raise IdempotencyKeyReused(key or "", entry_id)
+        return Appended(stream, entry_id, verdict == _SEEN)
 
     def read_range(
         self, stream: str, start: str = "-", end: str = "+", count: int | None = None

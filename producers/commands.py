@@ -3,7 +3,9 @@
 Idempotency: an `Idempotency-Key` is scoped to its command (and, for a cancel, its run), then
 handed to `EventLog.append`, which records the first entry under it atomically with the
 append. A retry is answered from that first entry, before any state check, so it gets the
-first answer even if the run has moved on since.
+first answer even if the run has moved on since. The key also keeps the fingerprint of the
+request body (`events.fingerprint`): the same key with a different body is 422
+`IDEMPOTENCY_KEY_REUSED`, not the first answer, which would silently drop the new request.
 """
 
 from __future__ import annotations
@@ -18,26 +20,32 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict
 
 from events import (
+    ArtifactUploadRequested,
     CancelRequestedPayload,
     DecodeError,
     Event,
     EventLog,
+    IdempotencyKeyReused,
+    Subject,
     TokenizerRequested,
     TokenizerSpec,
     TrainingCancelRequested,
     TrainingRequested,
     TrainingSpec,
+    UploadRequestedPayload,
+    fingerprint,
     names,
 )
 from httpservice import ErrorBody
 from producers.errors import (
     ConflictError,
     ForbiddenError,
+    IdempotencyKeyReusedError,
     NotFoundError,
     UnauthorizedError,
 )
 from producers.services import Services
-from projections import MemoryModel, derive, project
+from projections import Kind, MemoryModel, project
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """Run and tokenizer ids in paths: the `RunId` rule, so an id can never reach another key."""
@@ -52,7 +60,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
-        description="Retries with the same key get the first answer and append nothing.",
+        description=(
+            "Retries with the same key and body get the first answer and append nothing; "
+            "the same key with a different body is 422 IDEMPOTENCY_KEY_REUSED."
+        ),
     ),
 ]
 RunPath = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -85,6 +96,18 @@ class CancelAccepted(_Accepted):
     run_id: str
 
 
+class RunUploadAccepted(_Accepted):
+    """The upload of a run's artifact was requested again."""
+
+    run_id: str
+
+
+class TokenizerUploadAccepted(_Accepted):
+    """The upload of a tokenizer's artifact was requested again."""
+
+    tokenizer_id: str
+
+
 class Commands:
     """Turn commands into events (synchronous: FastAPI runs these in its threadpool)."""
 
@@ -92,9 +115,15 @@ class Commands:
         self.client = client
         self.log = log
 
-    def _append(self, event: Event, key: str | None) -> tuple[str, str]:
-        """Append; returns (correlation id, entry id) of the first entry under `key`."""
-        appended = self.log.append(event, idempotency_key=key)
+    def _append(
+        self, event: Event, key: str | None, body: BaseModel | None = None
+    ) -> tuple[str, str]:
+        """Append; returns (correlation id, entry id) of the first entry under `key`, which
+        must have come with the same `body` (422 otherwise; without a body, not compared)."""
+        try:
+            appended = self.log.append(event, idempotency_key=key, fingerprint=_fingerprint(body))
+        except IdempotencyKeyReused as error:
+            raise _reused() from error
         if not appended.duplicate:
             return event.correlation_id, appended.entry_id
         return self._first(appended.stream, appended.entry_id)
@@ -103,26 +132,27 @@ class Commands:
         first = self.log.read_range(stream, entry_id, entry_id)[0].event()
         return first.correlation_id, entry_id
 
-    def _seen(self, key: str | None) -> tuple[str, str] | None:
-        """The first answer under `key`, if a command with it was appended before."""
+    def _seen(self, key: str | None, body: BaseModel | None = None) -> tuple[str, str] | None:
+        """The first answer under `key`, if a command with it was appended before (with the
+        same `body`: 422 otherwise)."""
         if key is None:
             return None
-        recorded = self.client.get(names.idempotency_key(key))
-        if recorded is None:
-            return None
-        entry_id = recorded if isinstance(recorded, str) else recorded.decode()
-        return self._first(names.TRAINING_STREAM, entry_id)
+        try:
+            entry_id = self.log.first_entry(key, _fingerprint(body))
+        except IdempotencyKeyReused as error:
+            raise _reused() from error
+        return None if entry_id is None else self._first(names.TRAINING_STREAM, entry_id)
 
     def train(self, spec: TrainingSpec, key: str | None) -> RunAccepted:
         """Request a training run under a fresh run id."""
         event = TrainingRequested(correlation_id=uuid.uuid4().hex, payload=spec)
-        run_id, entry_id = self._append(event, _scoped("runs.train", key))
+        run_id, entry_id = self._append(event, _scoped("runs.train", key), spec)
         return RunAccepted(run_id=run_id, entry_id=entry_id)
 
     def train_tokenizer(self, spec: TokenizerSpec, key: str | None) -> TokenizerAccepted:
         """Request a tokenizer under a fresh tokenizer id."""
         event = TokenizerRequested(correlation_id=uuid.uuid4().hex, payload=spec)
-        tokenizer_id, entry_id = self._append(event, _scoped("tokenizers.train", key))
+        tokenizer_id, entry_id = self._append(event, _scoped("tokenizers.train", key), spec)
         return TokenizerAccepted(tokenizer_id=tokenizer_id, entry_id=entry_id)
 
     def cancel(
@@ -130,7 +160,7 @@ class Commands:
     ) -> CancelAccepted:
         """Request that a run stop: 404 for an unknown run, 409 once training is over."""
         scoped = _scoped(f"runs.cancel:{run_id}", key)
-        seen = self._seen(scoped)
+        seen = self._seen(scoped, request)
         if seen is None:
             status = self.status(run_id)
             if status is None:
@@ -138,31 +168,73 @@ class Commands:
             if status in FINISHED:
                 raise ConflictError(f"run {run_id} is already {status}")
             event = TrainingCancelRequested(correlation_id=run_id, payload=request)
-            seen = self._append(event, scoped)
+            seen = self._append(event, scoped, request)
         return CancelAccepted(run_id=seen[0], entry_id=seen[1])
+
+    def upload(self, subject: Subject, subject_id: str, key: str | None) -> tuple[str, str]:
+        """Request a failed upload again: 404 for an unknown id, 409 when a pointer exists or
+        the upload did not fail. Returns (id, entry id)."""
+        scoped = _scoped(f"{subject}s.upload:{subject_id}", key)
+        seen = self._seen(scoped)
+        if seen is None:
+            fields = self.record(subject, subject_id)
+            if fields is None:
+                raise NotFoundError(f"no {subject} {subject_id}")
+            if "file_id" in fields:
+                raise ConflictError(f"{subject} {subject_id} already has its artifact")
+            if "upload_failure" not in fields or "failed_at" in fields:
+                raise ConflictError(
+                    f"{subject} {subject_id} is {fields['status']}: "
+                    "only a failed upload can be requested again"
+                )
+            payload = UploadRequestedPayload(subject=subject)
+            seen = self._append(
+                ArtifactUploadRequested(correlation_id=subject_id, payload=payload), scoped
+            )
+        return seen
 
     def status(self, run_id: str) -> str | None:
         """A run's status folded from its history in the log: no projector lag, same rules."""
+        fields = self.record("run", run_id)
+        return None if fields is None else fields["status"]
+
+    def record(self, kind: Kind, subject_id: str) -> dict[str, str] | None:
+        """A run's or tokenizer's record folded from its history in the log (None until it
+        was requested)."""
         model = MemoryModel()
-        for entry in self.log.read_correlation(run_id):
+        for entry in self.log.read_correlation(subject_id):
             try:
                 model.apply(project(entry.event()))
             except DecodeError:
                 continue
-        record = model.get("run", run_id)
+        record = model.get(kind, subject_id)
         if record is None or "requested" not in record.slots:
             return None
-        return derive("run", record.fields("run"))["status"]
+        return record.fields(kind)
 
 
 def _scoped(command: str, key: str | None) -> str | None:
     return None if key is None else f"{command}:{key}"
 
 
+def _fingerprint(body: BaseModel | None) -> str | None:
+    return None if body is None else fingerprint(body)
+
+
+def _reused() -> IdempotencyKeyReusedError:
+    return IdempotencyKeyReusedError(
+        "this Idempotency-Key was first used with a different request body; "
+        "send a new key for a new request"
+    )
+
+
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "API key required"},
     403: {"model": ErrorBody, "description": "wrong API key"},
-    422: {"model": ErrorBody, "description": "invalid request"},
+    422: {
+        "model": ErrorBody,
+        "description": "invalid request, or an Idempotency-Key reused with another body",
+    },
 }
 
 
@@ -211,5 +283,35 @@ def router(services: Services) -> APIRouter:
     ) -> CancelAccepted:
         """Ask a run to stop between steps."""
         return commands().cancel(run_id, request or CancelRequestedPayload(), idempotency_key)
+
+    @api.post(
+        "/runs/{run_id}/upload",
+        status_code=202,
+        tags=["commands"],
+        responses={
+            404: {"model": ErrorBody, "description": "no such run"},
+            409: {"model": ErrorBody, "description": "a pointer exists, or no upload failed"},
+        },
+    )
+    def upload_run(run_id: RunPath, idempotency_key: IdempotencyKey = None) -> RunUploadAccepted:
+        """Try a failed upload again, on the node that holds the run's files."""
+        run, entry_id = commands().upload("run", run_id, idempotency_key)
+        return RunUploadAccepted(run_id=run, entry_id=entry_id)
+
+    @api.post(
+        "/tokenizers/{tokenizer_id}/upload",
+        status_code=202,
+        tags=["commands"],
+        responses={
+            404: {"model": ErrorBody, "description": "no such tokenizer"},
+            409: {"model": ErrorBody, "description": "a pointer exists, or no upload failed"},
+        },
+    )
+    def upload_tokenizer(
+        tokenizer_id: RunPath, idempotency_key: IdempotencyKey = None
+    ) -> TokenizerUploadAccepted:
+        """Try a failed upload again, on the node that holds the tokenizer's files."""
+        tokenizer, entry_id = commands().upload("tokenizer", tokenizer_id, idempotency_key)
+        return TokenizerUploadAccepted(tokenizer_id=tokenizer, entry_id=entry_id)
 
     return api

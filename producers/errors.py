@@ -50,6 +50,13 @@ class ParameterError(ApiError):
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
 
+class IdempotencyKeyReusedError(ApiError):
+    """An `Idempotency-Key` sent again with a different body: a new request needs a new key."""
+
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 class UnauthorizedError(ApiError):
     """No API key where one is required."""
 

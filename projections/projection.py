@@ -13,8 +13,14 @@ stored as a transition; derivation is a precedence over them, the first rule who
 present wins:
 
     run:       cancelled > failed (training) > failed (upload) > completed (pointer slot)
-               > uploading (uploaded) > trained > running (started) > queued
+               > uploading (uploaded) > uploading (deferred or requested) > trained
+               > running (started) > queued
     tokenizer: failed > failed (upload) > completed > uploading > trained > queued
+
+The upload's own course (`artifact.upload_failed`, `artifact.upload_deferred`,
+`artifact.upload_requested`) shares one slot, `upload`: the latest of them decides, so a
+failed upload that is requested again is `uploading` again, and a deferral's message (the
+last error, the next attempt) shows while the upload waits for Data Bank.
 
 `completed` follows the pointer slot, so a revoked pointer leaves the run completed with the
 revocation as its message (and no artifact key). The rules are data: the engine-side apply
@@ -31,8 +37,10 @@ from typing import Literal, NamedTuple
 
 from events import (
     ArtifactPointerSet,
+    ArtifactUploadDeferred,
     ArtifactUploaded,
     ArtifactUploadFailed,
+    ArtifactUploadRequested,
     Event,
     TokenizerCompleted,
     TokenizerFailed,
@@ -56,7 +64,7 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
     "cancel_requested": ("cancel_reason",),
     "cancelled": ("cancelled_node",),
     "uploaded": ("uploaded_node",),
-    "upload_failed": ("upload_failure",),
+    "upload": ("upload_failure", "upload_progress"),
     "pointer": ("file_id", "revoked"),
 }
 """A run's fact groups and the value fields each owns (besides `<group>_at`/`_event`)."""
@@ -66,7 +74,7 @@ TOKENIZER_GROUPS: dict[str, tuple[str, ...]] = {
     "trained": ("trained_node", "vocab_size"),
     "failed": ("failure", "error_code"),
     "uploaded": ("uploaded_node",),
-    "upload_failed": ("upload_failure",),
+    "upload": ("upload_failure", "upload_progress"),
     "pointer": ("file_id", "revoked"),
 }
 """A tokenizer's fact groups."""
@@ -74,6 +82,7 @@ TOKENIZER_GROUPS: dict[str, tuple[str, ...]] = {
 GROUPS: dict[Kind, dict[str, tuple[str, ...]]] = {"run": RUN_GROUPS, "tokenizer": TOKENIZER_GROUPS}
 
 UPLOAD_FAILED = "artifact upload failed"
+UPLOAD_REQUESTED = "artifact upload requested again"
 POINTER_REVOKED = "artifact pointer revoked"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -161,13 +170,27 @@ def project(event: Event) -> Fact:
             return _fact(event, event.payload.subject, "uploaded", (event.payload.node_id,))
         case ArtifactUploadFailed():
             # The status message is exactly the design's; the reason stays in the event.
-            return _fact(event, event.payload.subject, "upload_failed", (UPLOAD_FAILED,))
+            return _fact(event, event.payload.subject, "upload", (UPLOAD_FAILED, None))
+        case ArtifactUploadDeferred():
+            progress = deferral_message(event)
+            return _fact(event, event.payload.subject, "upload", (None, progress))
+        case ArtifactUploadRequested():
+            return _fact(event, event.payload.subject, "upload", (None, UPLOAD_REQUESTED))
         case ArtifactPointerSet():
             pointer = (event.payload.pointer.file_id, None)
             return _fact(event, event.payload.subject, "pointer", pointer)
         case _:  # the one type left: artifact.pointer_revoked
             revoked = (None, f"{POINTER_REVOKED}: {event.payload.reason}")
             return _fact(event, event.payload.subject, "pointer", revoked)
+
+
+def deferral_message(event: ArtifactUploadDeferred) -> str:
+    """The status message of a deferred upload: its last error and its next attempt."""
+    payload = event.payload
+    return (
+        f"artifact upload waiting for Data Bank (attempt {payload.attempt} failed: "
+        f"{payload.error}); next attempt at about {format_at(payload.next_attempt_at)}"
+    )
 
 
 Slot = tuple[str, str, tuple[str | None, ...]]
@@ -197,9 +220,10 @@ RULES: dict[Kind, Rules] = {
         status=(
             StatusRule("cancelled", "cancelled_at", "cancel_reason"),
             StatusRule("failed", "failed_at", "failure"),
-            StatusRule("failed", "upload_failed_at", "upload_failure"),
+            StatusRule("failed", "upload_failure", "upload_failure"),
             StatusRule("completed", "pointer_at", "revoked"),
             StatusRule("uploading", "uploaded_at"),
+            StatusRule("uploading", "upload_progress", "upload_progress"),
             StatusRule("trained", "trained_at"),
             StatusRule("running", "started_at"),
             StatusRule("queued", "requested_at"),
@@ -209,9 +233,10 @@ RULES: dict[Kind, Rules] = {
     "tokenizer": Rules(
         status=(
             StatusRule("failed", "failed_at", "failure"),
-            StatusRule("failed", "upload_failed_at", "upload_failure"),
+            StatusRule("failed", "upload_failure", "upload_failure"),
             StatusRule("completed", "pointer_at", "revoked"),
             StatusRule("uploading", "uploaded_at"),
+            StatusRule("uploading", "upload_progress", "upload_progress"),
             StatusRule("trained", "trained_at"),
             StatusRule("queued", "requested_at"),
         ),

@@ -94,6 +94,11 @@ def _time(fields: dict[str, str], name: str) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
+def _upload_failed_at(fields: dict[str, str]) -> datetime | None:
+    """When the upload failed: the time of the `upload` slot while it holds a failure."""
+    return _time(fields, "upload_at") if "upload_failure" in fields else None
+
+
 def _pointer(fields: dict[str, str]) -> ArtifactPointer | None:
     file_id = fields.get("file_id")
     return ArtifactPointer(file_id=file_id) if file_id is not None else None
@@ -116,7 +121,7 @@ def run_status(run_id: str, reply: object) -> RunStatus | None:
             "trained_at": _time(fields, "trained_at"),
             "uploaded_at": _time(fields, "uploaded_at"),
             "completed_at": _time(fields, "pointer_at"),
-            "failed_at": _time(fields, "failed_at") or _time(fields, "upload_failed_at"),
+            "failed_at": _time(fields, "failed_at") or _upload_failed_at(fields),
             "cancel_requested_at": _time(fields, "cancel_requested_at"),
             "cancelled_at": _time(fields, "cancelled_at"),
             "metrics": TrainingMetrics.model_validate_json(metrics) if metrics else None,
@@ -141,7 +146,7 @@ def tokenizer_status(tokenizer_id: str, reply: object) -> TokenizerStatus | None
             "trained_at": _time(fields, "trained_at"),
             "uploaded_at": _time(fields, "uploaded_at"),
             "completed_at": _time(fields, "pointer_at"),
-            "failed_at": _time(fields, "failed_at") or _time(fields, "upload_failed_at"),
+            "failed_at": _time(fields, "failed_at") or _upload_failed_at(fields),
             "vocab_size": int(vocab_size) if vocab_size is not None else None,
             "artifact": _pointer(fields),
         }

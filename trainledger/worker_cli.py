@@ -45,6 +45,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         progress_interval_s=settings.worker.progress_interval_s,
         cancel_check_s=settings.worker.cancel_check_s,
         visibility_timeout_ms=settings.worker.visibility_timeout_ms,
+        upload_retry_window_s=settings.worker.upload_retry_window_s,
         durability=settings.redis.durability(),
     )
 

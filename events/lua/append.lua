@@ -1,14 +1,26 @@
 -- Append one event, idempotently: record the entry under the idempotency key and in the
 -- correlation index in the same atomic step as the XADD, so a retried command yields one entry.
+-- The key's record is `<entry id>` or `<entry id> <fingerprint of the request>`; a repeat with a
+-- different fingerprint is refused (compared only when both sides have one).
 -- KEYS: stream, idempotency key ('' for none), correlation list
--- ARGV: the event's JSON, the idempotency key's TTL in seconds
--- Returns {entry id, 1 when the key had been seen (nothing appended) else 0}
-local existing = false
+-- ARGV: the event's JSON, the idempotency key's TTL in seconds, the fingerprint ('' for none)
+-- Returns {entry id, 0} appended; {first entry id, 1} key seen with this request; {first entry
+-- id, 2} key seen with a different request (nothing appended either way)
 if KEYS[2] ~= '' then
-  existing = redis.call('GET', KEYS[2])
-  if existing then return {existing, 1} end
+  local recorded = redis.call('GET', KEYS[2])
+  if recorded then
+    local space = string.find(recorded, ' ', 1, true)
+    if not space then return {recorded, 1} end
+    local first = string.sub(recorded, 1, space - 1)
+    if ARGV[3] ~= '' and string.sub(recorded, space + 1) ~= ARGV[3] then return {first, 2} end
+    return {first, 1}
+  end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
-if KEYS[2] ~= '' then redis.call('SET', KEYS[2], id, 'EX', ARGV[2]) end
+if KEYS[2] ~= '' then
+  local record = id
+  if ARGV[3] ~= '' then record = id .. ' ' .. ARGV[3] end
+  redis.call('SET', KEYS[2], record, 'EX', ARGV[2])
+end
 redis.call('RPUSH', KEYS[3], KEYS[1] .. ' ' .. id)
 return {id, 0}

@@ -50,7 +50,6 @@ def test_the_pointer_in_force_is_the_last_set_unless_revoked_after(
     log.append(_revoked("r"))
     history = History.read(log, "r")
     assert history.pointer() is None
-    assert history.upload_settled
     log.append(_set("r", FILE_A))
     assert History.read(log, "r").pointer() == ArtifactPointer(file_id=FILE_A)
 
@@ -61,14 +60,18 @@ def test_facts_the_stages_decide_on(redis_client: redis.Redis) -> None:
     history = History.read(log, "r")
     assert not history.run_finished
     assert not history.cancel_requested
-    assert not history.upload_settled
+    assert not history.upload_settled("cause")
+    assert not history.upload_failed_before("request")
     assert not history.tokenizer_finished
     log.append(TrainingCancelRequested(correlation_id="r"))
     failed = UploadFailedPayload(subject="run", node_id="n", reason="413")
-    log.append(ArtifactUploadFailed(correlation_id="r", payload=failed))
+    log.append(ArtifactUploadFailed(correlation_id="r", causation_id="cause", payload=failed))
     history = History.read(log, "r")
     assert history.cancel_requested
-    assert history.upload_settled
+    assert history.upload_settled("cause")
+    assert not history.upload_settled("request")
+    assert history.upload_failed_before("request")
+    assert not history.upload_failed_before("cause")
     assert history.pointer() is None
 
 
@@ -95,3 +98,22 @@ def test_record_appends_once_per_cause_and_kind(redis_client: redis.Redis) -> No
     assert (first.entry_id, again.duplicate) == (again.entry_id, True)
     assert not other_attempt.duplicate
     assert len(History.read(log, "r").events) == 2
+
+
+def test_a_redo_that_words_its_event_differently_gets_the_first_entry(
+    redis_client: redis.Redis,
+) -> None:
+    """Stage keys are not fingerprinted: a redo of the same cause on another node is the same
+    fact, and the first recorded event stands."""
+    log = EventLog(redis_client)
+    cause = TokenizerRequested(correlation_id="r", payload=TokenizerSpec(corpus_file_id=FILE_A))
+
+    first = record(
+        log, cause, TrainingStarted(correlation_id="r", payload=NodePayload(node_id="a"))
+    )
+    redo = record(log, cause, TrainingStarted(correlation_id="r", payload=NodePayload(node_id="b")))
+
+    assert (redo.entry_id, redo.duplicate) == (first.entry_id, True)
+    [started] = History.read(log, "r").events
+    assert isinstance(started, TrainingStarted)
+    assert started.payload.node_id == "a"

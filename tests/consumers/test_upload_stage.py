@@ -1,11 +1,14 @@
 """The upload stage against a real engine and a real local Data Bank: this node's completions
-become pointers, once; every failure becomes `artifact.upload_failed` with its reason."""
+become pointers, once; a transient failure defers the upload (the entry stays pending) until
+its window is over; every other failure becomes `artifact.upload_failed` with its reason; a
+failed upload can be requested again."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,16 @@ import redis
 
 from consumers import ArtifactUploader, Manifest, UploadStage, WorkerConfig
 from consumers.manifest import MANIFEST_FILE
+from consumers.upload_stage import UploadDeferred
 from databank import DataBankClient
 from events import (
     ArtifactPointer,
     ArtifactPointerRevoked,
     ArtifactPointerSet,
+    ArtifactUploadDeferred,
     ArtifactUploaded,
     ArtifactUploadFailed,
+    ArtifactUploadRequested,
     EventLog,
     PointerRevokedPayload,
     PointerSetPayload,
@@ -28,9 +34,12 @@ from events import (
     TrainingCompleted,
     TrainingCompletedPayload,
     TrainingMetrics,
+    UploadRequestedPayload,
+    utc_now,
 )
 from tests.consumers.test_manifest import make_manifest
 from tests.consumers.test_tarball import archive
+from tests.databank.conftest import FAST
 from tests.databank.faults import Fault
 from tests.harness import LocalBank, delivery, events_of, types_of
 
@@ -234,3 +243,144 @@ def test_a_failed_tokenizer_upload_names_the_tokenizer(
     assert failed.payload.subject == "tokenizer"
     [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_upload_failed"]
     assert getattr(record, "tokenizer_id", None) == "tok-1"
+
+
+def _outage(bank: LocalBank, attempts: int = FAST.attempts, status: int = 503) -> None:
+    """Data Bank answers `status` to the next `attempts` uploads: one stage attempt's worth."""
+    body = b'{"code":"UNAVAILABLE","message":"down for maintenance"}'
+    bank.faults.add(
+        Fault(kind="answer", method="POST", path="/files", status=status, body=body, times=attempts)
+    )
+
+
+def _requested(redis_client: redis.Redis, subject_id: str = RUN) -> ArtifactUploadRequested:
+    payload = UploadRequestedPayload(subject="run" if subject_id == RUN else "tokenizer")
+    event = ArtifactUploadRequested(correlation_id=subject_id, payload=payload)
+    EventLog(redis_client).append(event)
+    return event
+
+
+def test_a_transient_failure_defers_the_upload_until_data_bank_is_back(
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    local_bank: LocalBank,
+    run_dir: Path,
+    worker_config: WorkerConfig,
+) -> None:
+    completed = _completed(redis_client)
+    _outage(local_bank)
+    _outage(local_bank)
+    before = utc_now()
+
+    with pytest.raises(UploadDeferred, match="attempt 1 of the upload of run-1: TransientError"):
+        stage.on_training_completed(completed, delivery())
+    with pytest.raises(UploadDeferred, match="attempt 2"):
+        stage.on_training_completed(completed, delivery(attempt=2))
+    stage.on_training_completed(completed, delivery(attempt=3))
+
+    log = EventLog(redis_client)
+    first, second = (e.payload for e in events_of(log, RUN, ArtifactUploadDeferred))
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert (first.subject, first.node_id) == ("run", "node-a")
+    assert "TransientError" in first.error
+    assert "status=503" in first.error
+    window = timedelta(seconds=worker_config.upload_retry_window_s)
+    assert before + window <= first.deadline <= utc_now() + window
+    assert second.deadline == first.deadline
+    retry = timedelta(milliseconds=worker_config.visibility_timeout_ms)
+    assert second.next_attempt_at - retry >= first.next_attempt_at - retry >= before
+    assert types_of(log, RUN)[-2:] == ["artifact.uploaded", "artifact.pointer_set"]
+    assert not events_of(log, RUN, ArtifactUploadFailed)
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer is not None
+
+
+def test_insufficient_storage_is_transient(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    _outage(local_bank, attempts=1, status=507)
+    with pytest.raises(UploadDeferred, match="InsufficientStorage"):
+        stage.on_training_completed(_completed(redis_client), delivery())
+    assert not events_of(EventLog(redis_client), RUN, ArtifactUploadFailed)
+
+
+def test_past_its_window_a_transient_failure_fails_the_upload(
+    redis_client: redis.Redis,
+    bank_client: DataBankClient,
+    local_bank: LocalBank,
+    run_dir: Path,
+    worker_config: WorkerConfig,
+) -> None:
+    config = worker_config.model_copy(update={"upload_retry_window_s": 0})
+    stage = UploadStage(redis_client, ArtifactUploader(bank_client), config)
+    _outage(local_bank)
+    completed = _completed(redis_client)
+    stage.on_training_completed(completed, delivery())
+    stage.on_training_completed(completed, delivery(attempt=2))
+    reason = _reason(redis_client)
+    assert reason.startswith("TransientError: ")
+    assert reason.endswith("(gave up after 1 attempts, 0 s)")
+    assert not events_of(EventLog(redis_client), RUN, ArtifactUploadDeferred)
+    assert _posts(local_bank) == FAST.attempts
+
+
+def test_a_failed_upload_requested_again_is_uploaded(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    local_bank.faults.add(Fault(kind="answer", method="POST", status=403, body=b"{}"))
+    stage.on_training_completed(_completed(redis_client), delivery())
+    request = _requested(redis_client)
+
+    stage.on_upload_requested(request, delivery())
+    stage.on_upload_requested(request, delivery(attempt=2))
+    stage.on_upload_requested(_requested(redis_client), delivery())
+
+    log = EventLog(redis_client)
+    [pointer] = events_of(log, RUN, ArtifactPointerSet)
+    assert pointer.causation_id == request.event_id
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer == pointer.payload.pointer
+    assert _posts(local_bank) == 2
+
+
+def test_a_requested_upload_has_its_own_deferrals(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    local_bank.faults.add(Fault(kind="answer", method="POST", status=413, body=b"{}"))
+    stage.on_training_completed(_completed(redis_client), delivery())
+    request = _requested(redis_client)
+    _outage(local_bank)
+
+    with pytest.raises(UploadDeferred, match="attempt 1"):
+        stage.on_upload_requested(request, delivery())
+    stage.on_upload_requested(_requested(redis_client), delivery())  # one is pending: ignored
+    stage.on_upload_requested(request, delivery(attempt=2))
+
+    log = EventLog(redis_client)
+    [deferred] = events_of(log, RUN, ArtifactUploadDeferred)
+    assert deferred.causation_id == request.event_id
+    [pointer] = events_of(log, RUN, ArtifactPointerSet)
+    assert pointer.causation_id == request.event_id
+
+
+def test_a_request_does_nothing_unless_an_upload_of_this_node_failed(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    stage.on_upload_requested(_requested(redis_client), delivery())  # not trained yet
+    stage.on_upload_requested(_requested(redis_client, "tok-1"), delivery())
+    _completed(redis_client)
+    stage.on_upload_requested(_requested(redis_client), delivery())  # first upload still due
+    _completed(redis_client, node="node-b")
+    other = TokenizerCompletedPayload(node_id="node-b", vocab_size=300)
+    EventLog(redis_client).append(TokenizerCompleted(correlation_id="tok-1", payload=other))
+    stage.on_upload_requested(_requested(redis_client, "tok-1"), delivery())
+    assert _posts(local_bank) == 0
+
+
+def test_the_upload_group_allows_the_deliveries_its_window_holds(
+    worker_config: WorkerConfig,
+) -> None:
+    config = worker_config.model_copy(
+        update={"upload_retry_window_s": 60, "visibility_timeout_ms": 1000, "max_deliveries": 5}
+    )
+    assert config.upload_runtime().max_deliveries == 5 + 90 + 1
+    assert config.upload_runtime().visibility_timeout_ms == 1000
+    assert config.runtime().max_deliveries == 5

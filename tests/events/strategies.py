@@ -10,9 +10,11 @@ from events import (
     ArtifactPointer,
     ArtifactPointerRevoked,
     ArtifactPointerSet,
+    ArtifactUploadDeferred,
     ArtifactUploaded,
     ArtifactUploadedPayload,
     ArtifactUploadFailed,
+    ArtifactUploadRequested,
     CancelRequestedPayload,
     Event,
     FailurePayload,
@@ -37,7 +39,9 @@ from events import (
     TrainingRequested,
     TrainingSpec,
     TrainingStarted,
+    UploadDeferredPayload,
     UploadFailedPayload,
+    UploadRequestedPayload,
 )
 
 file_ids = st.text("0123456789abcdef", min_size=64, max_size=64)
@@ -144,6 +148,24 @@ events: st.SearchStrategy[Event] = st.one_of(
     st.builds(
         ArtifactUploadFailed,
         payload=st.builds(UploadFailedPayload, subject=subjects, node_id=texts, reason=texts),
+        **common,
+    ),
+    st.builds(
+        ArtifactUploadDeferred,
+        payload=st.builds(
+            UploadDeferredPayload,
+            subject=subjects,
+            node_id=texts,
+            error=texts,
+            attempt=st.integers(1, 1000),
+            next_attempt_at=times,
+            deadline=times,
+        ),
+        **common,
+    ),
+    st.builds(
+        ArtifactUploadRequested,
+        payload=st.builds(UploadRequestedPayload, subject=subjects),
         **common,
     ),
     st.builds(

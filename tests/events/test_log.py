@@ -11,12 +11,18 @@ from events import (
     ArtifactPointer,
     ArtifactPointerSet,
     ArtifactUploadFailed,
+    ArtifactUploadRequested,
+    CancelRequestedPayload,
     EventLog,
+    IdempotencyKeyReused,
     LogEntry,
     TrainingCancelRequested,
     UploadFailedPayload,
+    UploadRequestedPayload,
     connect,
+    fingerprint,
     names,
+    stream_for,
 )
 from tests.events.appending import append_all
 
@@ -46,6 +52,14 @@ def test_append_returns_the_entry_and_routes_by_type(redis_client: redis.Redis) 
     assert entry.event() == pointer
 
 
+def test_a_request_for_an_upload_is_work_on_the_training_stream() -> None:
+    """The upload stages read `stream:training`; the other `artifact.*` events are not work."""
+    requested = ArtifactUploadRequested(
+        correlation_id="run-1", payload=UploadRequestedPayload(subject="run")
+    )
+    assert stream_for(requested) == names.TRAINING_STREAM
+
+
 def test_the_same_idempotency_key_appends_once(redis_client: redis.Redis) -> None:
     log = EventLog(redis_client)
     first = log.append(cancel(), idempotency_key="cmd-1")
@@ -56,6 +70,52 @@ def test_the_same_idempotency_key_appends_once(redis_client: redis.Redis) -> Non
     assert other.entry_id != first.entry_id
     assert redis_client.xlen(names.TRAINING_STREAM) == 2
     assert len(log.read_correlation("run-1")) == 2
+
+
+def test_a_key_reused_with_another_request_is_refused(redis_client: redis.Redis) -> None:
+    log = EventLog(redis_client)
+    stop, halt = (
+        fingerprint(CancelRequestedPayload(reason="stop")),
+        fingerprint(CancelRequestedPayload(reason="halt")),
+    )
+    first = log.append(cancel(), idempotency_key="cmd-1", fingerprint=stop)
+    again = log.append(cancel(), idempotency_key="cmd-1", fingerprint=stop)
+    with pytest.raises(IdempotencyKeyReused) as caught:
+        log.append(cancel(), idempotency_key="cmd-1", fingerprint=halt)
+
+    assert (again.entry_id, again.duplicate) == (first.entry_id, True)
+    assert (caught.value.key, caught.value.entry_id) == ("cmd-1", first.entry_id)
+    assert "cmd-1" in str(caught.value)
+    assert redis_client.xlen(names.TRAINING_STREAM) == 1
+    assert log.first_entry("cmd-1", stop) == first.entry_id
+    with pytest.raises(IdempotencyKeyReused):
+        log.first_entry("cmd-1", halt)
+
+
+def test_fingerprints_are_compared_only_when_both_sides_have_one(
+    redis_client: redis.Redis,
+) -> None:
+    log = EventLog(redis_client)
+    unmarked = log.append(cancel(), idempotency_key="stage-1")
+    marked = log.append(cancel(), idempotency_key="cmd-1", fingerprint="f" * 64)
+
+    assert log.append(cancel(), idempotency_key="stage-1", fingerprint="a" * 64).duplicate
+    assert log.append(cancel(), idempotency_key="cmd-1").entry_id == marked.entry_id
+    assert log.first_entry("stage-1", "a" * 64) == unmarked.entry_id
+    assert log.first_entry("cmd-1") == marked.entry_id
+    assert log.first_entry("never-used", "a" * 64) is None
+    assert redis_client.xlen(names.TRAINING_STREAM) == 2
+
+
+def test_a_fingerprint_is_of_the_request_meant_not_its_spelling() -> None:
+    stop = fingerprint(CancelRequestedPayload(reason="stop"))
+
+    assert stop == fingerprint(CancelRequestedPayload.model_validate_json('{"reason": "stop"}'))
+    assert fingerprint(CancelRequestedPayload()) == fingerprint(
+        CancelRequestedPayload.model_validate({})
+    )
+    assert stop != fingerprint(CancelRequestedPayload(reason="halt"))
+    assert len(stop) == 64
 
 
 def _append_many_times(

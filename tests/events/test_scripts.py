@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from events import lua_source
+from events.liveness import _ANNOUNCE, _LIVE
 from events.log import _APPEND
 from events.runtime import _HEARTBEAT, _RECLAIM
 from projections.drift import _MEMBERS, _READ, _SCAN
@@ -26,6 +27,8 @@ SCRIPTS = {
     "append": _APPEND,
     "reclaim": _RECLAIM,
     "heartbeat": _HEARTBEAT,
+    "announce": _ANNOUNCE,
+    "live": _LIVE,
     "apply": APPLY,
     "page": _PAGE,
     "read": _READ,

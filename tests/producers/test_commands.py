@@ -77,6 +77,43 @@ def test_an_idempotency_key_returns_the_first_answer(
     assert tokenizer.json()["tokenizer_id"] != first.json()["run_id"]
 
 
+def test_an_idempotency_key_reused_with_another_body_is_refused(
+    api: TestClient, redis_client: redis.Redis
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first = api.post("/runs/train", json=SPEC, headers=headers)
+    reordered = dict(reversed(SPEC.items()))  # the same request, spelled differently
+    again = api.post("/runs/train", json=reordered, headers=headers)
+    other = SPEC | {"training": {"max_steps": 10, "device": "cpu", "precision": "fp32", "seed": 8}}
+    reused = api.post("/runs/train", json=other, headers=headers)
+
+    assert again.json() == first.json()
+    assert (reused.status_code, reused.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert "different request body" in reused.json()["message"]
+    assert redis_client.xlen(names.TRAINING_STREAM) == 1
+    tokenizer = {"corpus_file_id": FILE_A, "params": {"vocab_size": 1024}}
+    assert api.post("/tokenizers/train", json=tokenizer, headers=headers).status_code == 202
+    tokenizer["params"] = {"vocab_size": 2048}
+    refused = api.post("/tokenizers/train", json=tokenizer, headers=headers)
+    assert (refused.status_code, refused.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_a_cancel_key_reused_with_another_reason_is_refused(
+    api: TestClient, redis_client: redis.Redis
+) -> None:
+    run_id = api.post("/runs/train", json=SPEC).json()["run_id"]
+    headers = {"Idempotency-Key": "stop"}
+    first = api.post(f"/runs/{run_id}/cancel", json={"reason": "wrong corpus"}, headers=headers)
+    again = api.post(f"/runs/{run_id}/cancel", json={"reason": "wrong corpus"}, headers=headers)
+    reused = api.post(f"/runs/{run_id}/cancel", json={"reason": "too slow"}, headers=headers)
+    bare = api.post(f"/runs/{run_id}/cancel", headers=headers)
+
+    assert (first.status_code, again.json()) == (202, first.json())
+    assert (reused.status_code, reused.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert (bare.status_code, bare.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert history(redis_client, run_id) == ["training.requested", "training.cancel_requested"]
+
+
 def test_a_malformed_idempotency_key_is_rejected(api: TestClient) -> None:
     response = api.post("/runs/train", json=SPEC, headers={"Idempotency-Key": "has space"})
     assert response.status_code == 422

@@ -9,9 +9,11 @@ from events import (
     ArtifactPointer,
     ArtifactPointerRevoked,
     ArtifactPointerSet,
+    ArtifactUploadDeferred,
     ArtifactUploaded,
     ArtifactUploadedPayload,
     ArtifactUploadFailed,
+    ArtifactUploadRequested,
     CancelRequestedPayload,
     Event,
     FailurePayload,
@@ -33,7 +35,9 @@ from events import (
     TrainingRequested,
     TrainingSpec,
     TrainingStarted,
+    UploadDeferredPayload,
     UploadFailedPayload,
+    UploadRequestedPayload,
 )
 
 FILE_A = "a" * 64
@@ -123,6 +127,20 @@ def artifact_events(
         "artifact.upload_failed": lambda t=None: ArtifactUploadFailed(
             **common(t),
             payload=UploadFailedPayload(subject=subject, node_id="n1", reason="disk full"),
+        ),
+        "artifact.upload_deferred": lambda t=None: ArtifactUploadDeferred(
+            **common(t),
+            payload=UploadDeferredPayload(
+                subject=subject,
+                node_id="n1",
+                error="TransientError: 503",
+                attempt=2,
+                next_attempt_at=at(100),
+                deadline=at(3600),
+            ),
+        ),
+        "artifact.upload_requested": lambda t=None: ArtifactUploadRequested(
+            **common(t), payload=UploadRequestedPayload(subject=subject)
         ),
         "artifact.pointer_set": lambda t=None, file_id=FILE_A: ArtifactPointerSet(
             **common(t),

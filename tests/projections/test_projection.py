@@ -11,6 +11,10 @@ from projections import MemoryModel, Record, derive, project
 from projections.projection import GROUPS, format_at, micros
 from tests.projections.factories import FILE_A, FILE_B, Clock, run_events, tokenizer_events
 
+DEFERRED = (
+    "artifact upload waiting for Data Bank (attempt 2 failed: TransientError: 503); "
+    "next attempt at about 2030-01-01T00:01:40.000000Z"
+)
 RUN_SLOTS = {
     "training.requested": ("requested", ()),
     "training.started": ("started", ("n1",)),
@@ -18,7 +22,9 @@ RUN_SLOTS = {
     "training.cancel_requested": ("cancel_requested", ("no longer needed",)),
     "training.cancelled": ("cancelled", ("n1",)),
     "artifact.uploaded": ("uploaded", ("n1",)),
-    "artifact.upload_failed": ("upload_failed", ("artifact upload failed",)),
+    "artifact.upload_failed": ("upload", ("artifact upload failed", None)),
+    "artifact.upload_deferred": ("upload", (None, DEFERRED)),
+    "artifact.upload_requested": ("upload", (None, "artifact upload requested again")),
     "artifact.pointer_set": ("pointer", (FILE_A, None)),
     "artifact.pointer_revoked": ("pointer", (None, "artifact pointer revoked: bad weights")),
 }
@@ -56,6 +62,8 @@ def test_only_a_request_places_the_run_in_the_index() -> None:
         ("tokenizer.completed", "trained"),
         ("tokenizer.failed", "failed"),
         ("artifact.uploaded", "uploaded"),
+        ("artifact.upload_deferred", "upload"),
+        ("artifact.upload_requested", "upload"),
         ("artifact.pointer_set", "pointer"),
     ],
 )
@@ -129,6 +137,28 @@ def fold(*kinds: str, run: str = "r1") -> dict[str, str]:
             "artifact pointer revoked: bad weights",
         ),
         (("training.cancel_requested",), "queued", None),
+        (("training.completed", "artifact.upload_deferred"), "uploading", DEFERRED),
+        (
+            ("artifact.upload_deferred", "artifact.upload_failed"),
+            "failed",
+            "artifact upload failed",
+        ),
+        (
+            ("artifact.upload_failed", "artifact.upload_requested"),
+            "uploading",
+            "artifact upload requested again",
+        ),
+        (
+            ("artifact.upload_failed", "artifact.upload_requested", "artifact.upload_deferred"),
+            "uploading",
+            DEFERRED,
+        ),
+        (
+            ("artifact.upload_failed", "artifact.upload_requested", "artifact.pointer_set"),
+            "completed",
+            None,
+        ),
+        (("artifact.upload_deferred", "artifact.uploaded"), "uploading", None),
     ],
 )
 def test_status_precedence(kinds: tuple[str, ...], status: str, message: str | None) -> None:

@@ -23,6 +23,7 @@ from tests.harness import LocalBank, events_of
 from tests.waiting import wait_until
 from trainledger import worker_cli
 from trainledger.cli import app
+from trainledger.settings import Settings
 
 URL, KEY = "APP__DATA_BANK_API_URL", "APP__DATA_BANK_API_KEY"
 
@@ -50,6 +51,13 @@ def test_a_node_id_unfit_for_a_group_name_is_refused() -> None:
     assert "invalid worker settings" in result.output
     assert "node_id" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_upload_retry_window_reaches_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKER__UPLOAD_RETRY_WINDOW_S", raising=False)
+    assert worker_cli.worker_config(Settings()).upload_retry_window_s == 3600
+    monkeypatch.setenv("WORKER__UPLOAD_RETRY_WINDOW_S", "90")
+    assert worker_cli.worker_config(Settings()).upload_retry_window_s == 90
 
 
 def _ours() -> bool:
