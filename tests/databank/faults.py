@@ -1,11 +1,15 @@
 """A fault-injecting ASGI layer between the client and a real server, and a request log.
 
 Each queued `Fault` applies to the next request(s) it matches; everything else passes through.
+`outage` makes every request fail for a while, as a Data Bank that is down; `applied` counts
+what was done, by kind.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 from typing import Literal
 
 import anyio
@@ -22,11 +26,12 @@ class Fault(BaseModel):
     `cut`: let the server answer but break the connection after `after_bytes` of its body.
     `hang`: never answer (the client's timeout must fire); with `effect`, let the request
     reach the server first and lose only its answer.
+    `delay`: a slow answer: wait `delay_s`, then let the server answer.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["answer", "cut", "hang"]
+    kind: Literal["answer", "cut", "hang", "delay"]
     method: str | None = None
     path: str | None = None
     ranged: bool | None = None
@@ -35,6 +40,7 @@ class Fault(BaseModel):
     headers: tuple[tuple[str, str], ...] = (("content-type", "application/json"),)
     after_bytes: int = 0
     effect: bool = False
+    delay_s: float = 0.0
     times: int = 1
 
     def matches(self, scope: Scope) -> bool:
@@ -84,6 +90,10 @@ async def _answer(fault: Fault, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": fault.body})
 
 
+OUTAGE = Fault(kind="answer", status=503, body=b'{"detail": "Data Bank is down"}', times=0)
+"""The answer to every request while an outage lasts."""
+
+
 class FaultInjector:
     """Wraps an app; `add` queues faults; `seen` logs every request (thread-safe)."""
 
@@ -92,19 +102,29 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._remaining: list[int] = []
+        self._down_until = 0.0
         self.seen: list[Seen] = []
+        self.applied: Counter[str] = Counter()
+        """Requests a fault was applied to, by kind (`outage` for those an outage refused)."""
 
     def reset(self) -> None:
         """Forget queued faults and the request log."""
         with self._lock:
             self._faults.clear()
             self._remaining.clear()
+            self._down_until = 0.0
             self.seen.clear()
+            self.applied.clear()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
             self._remaining.append(fault.times)
+
+    def outage(self, seconds: float) -> None:
+        """Answer every request 503 for the next `seconds` (queued faults wait meanwhile)."""
+        with self._lock:
+            self._down_until = time.monotonic() + seconds
 
     def requests(self, method: str, path: str) -> list[Seen]:
         with self._lock:
@@ -121,9 +141,13 @@ class FaultInjector:
                     request_id=headers.get("x-request-id"),
                 )
             )
+            if time.monotonic() < self._down_until:
+                self.applied["outage"] += 1
+                return OUTAGE
             for index, fault in enumerate(self._faults):
                 if self._remaining[index] > 0 and fault.matches(scope):
                     self._remaining[index] -= 1
+                    self.applied[fault.kind] += 1
                     return fault
         return None
 
@@ -135,6 +159,9 @@ class FaultInjector:
             await _answer(fault, receive, send)
         elif fault.kind == "cut":
             await self._cut(fault, scope, receive, send)
+        elif fault.kind == "delay":
+            await anyio.sleep(fault.delay_s)
+            await self.app(scope, receive, send)
         else:
             await self._hang(fault, scope, receive)
 

@@ -314,3 +314,26 @@ def test_a_source_that_fails_mid_upload_leaves_nothing_on_the_server(bank: Bank)
 
     wait_until(lambda: bank.partials() == [], what="the server to drop the partial upload")
     assert len(bank.faults.requests("POST", "/files")) == 1
+
+
+def test_a_slow_answer_is_waited_for_and_counted(bank: Bank) -> None:
+    bank.faults.add(Fault(kind="delay", method="POST", path="/files", delay_s=0.3))
+
+    file_id = _upload(bank, b"slow")
+
+    assert bank.client().info(file_id).size == 4
+    assert bank.faults.applied["delay"] == 1
+    assert len(bank.faults.requests("POST", "/files")) == 1  # waited for, not retried
+
+
+def test_an_outage_refuses_every_request_until_it_ends(bank: Bank) -> None:
+    file_id = _upload(bank, b"before")
+    bank.faults.outage(60)
+    with pytest.raises(TransientError):
+        bank.client().info(file_id)
+    refused = bank.faults.applied["outage"]
+
+    bank.faults.outage(0)
+
+    assert refused == 3  # each of the client's attempts
+    assert bank.client().info(file_id).size == 6
