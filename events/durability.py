@@ -6,8 +6,8 @@ closes that window: after the append, `WAIT` (on the same connection) blocks unt
 `replicas` replicas hold it, or `timeout_ms` passes, and only then is the append reported.
 
 The trade-off is the usual one (Kafka's `acks=all` with one in-sync replica): the number
-waited for is capped by the replicas connected now, read from `INFO replication` at most once
-a second. While a replica is connected, an acknowledged append is on it; when none is (right
+waited for is capped by the replicas in sync now (state `online`), read from
+`INFO replication` at most once a second. While a replica is connected, an acknowledged append is on it; when none is (right
 after a failover, before the old primary returns), appends are acknowledged by the primary
 alone rather than refused, so the system stays writable. A `WAIT` that times out raises
 `NotReplicatedError`: the append may or may not survive a failover, so the caller reports a
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,8 +45,20 @@ class NotReplicatedError(redis.ConnectionError):
     """
 
 
+def online_replicas(replication: Mapping[str, object]) -> int:
+    """Replicas in sync with the primary, from its `INFO replication`: one still loading its
+    first copy (`wait_bgsave`, `send_bulk`) could not acknowledge a `WAIT` yet."""
+    return sum(
+        1
+        for name, replica in replication.items()
+        if name.startswith("slave")
+        and isinstance(replica, Mapping)
+        and replica.get("state") == "online"
+    )
+
+
 class ReplicaCount:
-    """The number of replicas connected to the primary, re-read at most once a second."""
+    """The number of replicas in sync with the primary, re-read at most once a second."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -54,10 +67,9 @@ class ReplicaCount:
         self._read_at = -REFRESH_S
 
     def now(self) -> int:
-        """Replicas connected to the primary, per its latest reading."""
+        """Replicas in sync with the primary, per its latest reading."""
         with self._lock:
             if time.monotonic() - self._read_at >= REFRESH_S:
-                info = self._client.info("replication")
-                self._count = int(info.get("connected_slaves", 0))
+                self._count = online_replicas(self._client.info("replication"))
                 self._read_at = time.monotonic()
             return self._count

@@ -16,6 +16,7 @@ from pathlib import Path
 import redis
 
 from events import PROBE_POLICY, connect, free_port
+from events.durability import online_replicas
 from events.engine import engine_binary
 from tests.waiting import wait_until
 
@@ -91,7 +92,14 @@ class ReplicatedEngine:
         wait_until(self._ready, timeout=60, what="replication and sentinels ready")
 
     def _ready(self) -> bool:
-        return all(self._sentinel_sees_everyone(sentinel) for sentinel in self.sentinels)
+        primary = self.primary.client()
+        try:
+            in_sync = online_replicas(primary.info("replication")) == 1
+        except redis.RedisError:
+            return False
+        finally:
+            primary.close()
+        return in_sync and all(self._sentinel_sees_everyone(s) for s in self.sentinels)
 
     def _sentinel_sees_everyone(self, sentinel: EngineProcess) -> bool:
         client = sentinel.client()

@@ -19,14 +19,13 @@ from events import (
     connect,
     names,
 )
-from events.durability import ReplicaCount
+from events.durability import ReplicaCount, online_replicas
 from tests.replicated import EngineProcess
 from tests.waiting import wait_until
 
 
-def _linked(replica: redis.Redis) -> bool:
-    info = replica.info("replication")
-    return info.get("master_link_status") == "up"
+def _in_sync(primary: EngineProcess) -> bool:
+    return online_replicas(primary.client().info("replication")) == 1
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EngineProce
     replica.arguments[-1] = str(primary.port)
     replica.start()
     try:
-        wait_until(lambda: _answers(replica) and _linked(replica.client()), timeout=30)
+        wait_until(lambda: _answers(replica) and _in_sync(primary), timeout=30)
         yield primary, replica
     finally:
         replica.stop()
@@ -103,6 +102,18 @@ def test_no_replica_connected_means_the_primary_alone_acknowledges(tmp_path: Pat
         assert not log.append(TrainingCancelRequested(correlation_id="alone")).duplicate
     finally:
         alone.stop()
+
+
+def test_only_replicas_in_sync_are_counted() -> None:
+    replication: dict[str, object] = {
+        "connected_slaves": 3,
+        "slave0": {"state": "online"},
+        "slave1": {"state": "wait_bgsave"},
+        "slave2": {"state": "online"},
+        "master_repl_offset": 10,
+    }
+    assert online_replicas(replication) == 2
+    assert online_replicas({"connected_slaves": 0}) == 0
 
 
 def test_the_replica_count_is_read_once_per_second(

@@ -157,9 +157,20 @@ class Driver:
         elif isinstance(action, Outage):
             self._training_or_timeout(60)  # so that uploads meet the outage
             system.faults.outage(action.seconds)
+            self._hold_until_met(action.seconds)
             self.tally.outages.append(action.seconds)
         else:
             system.faults.add(_fault(action))
+
+    def _hold_until_met(self, seconds: float, cap: float = 120.0) -> None:
+        """Keep Data Bank down until some request met the outage (at most `cap` seconds), then
+        for `seconds` more: how long a run takes to reach its upload depends on the machine's
+        load, and an outage nothing met would test nothing."""
+        faults = self.system.faults
+        deadline = time.monotonic() + cap
+        while faults.applied["outage"] == 0 and time.monotonic() < deadline:
+            faults.outage(seconds)
+            time.sleep(0.2)
 
     def _training_or_timeout(self, timeout: float) -> None:
         """Wait until some run still has its upload ahead of it (or `timeout` passes)."""
