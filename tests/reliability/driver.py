@@ -53,6 +53,7 @@ class Driver:
         self.corpus_id = corpus_id
         self.tally = Tally()
         self._lock = threading.Lock()
+        self._outage_began = threading.Event()
         self._http = httpx.Client(
             base_url=system.api_url,
             timeout=30,
@@ -87,6 +88,9 @@ class Driver:
     def _submissions(self, start: float) -> None:
         for submit in self.plan.submissions:
             self._until(start, submit.at)
+            if submit.after_outage and not self._outage_began.wait(600):
+                self._note(f"submission {submit.index}: the outage never began")
+                continue
             try:
                 self._submit(submit)
             except (RuntimeError, httpx.HTTPError) as error:
@@ -155,8 +159,8 @@ class Driver:
             system.engine.restart()
             self.tally.engine_restarts += 1
         elif isinstance(action, Outage):
-            self._training_or_timeout(60)  # so that uploads meet the outage
             system.faults.outage(action.seconds)
+            self._outage_began.set()
             self._hold_until_met(action.seconds)
             self.tally.outages.append(action.seconds)
         else:
@@ -171,25 +175,6 @@ class Driver:
         while faults.applied["outage"] == 0 and time.monotonic() < deadline:
             faults.outage(seconds)
             time.sleep(0.2)
-
-    def _training_or_timeout(self, timeout: float) -> None:
-        """Wait until some run still has its upload ahead of it (or `timeout` passes)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                runs = [a.id for a in self.tally.accepted if a.subject == "run"]
-            for run_id in runs:
-                try:
-                    answer = self._http.get(f"/runs/{run_id}")
-                except httpx.TransportError:
-                    continue
-                if answer.status_code == 200 and answer.json().get("status") in IN_TRAINING:
-                    return
-            time.sleep(0.2)
-
-
-IN_TRAINING = frozenset({"queued", "running", "trained"})
-"""A run in one of these states has its upload still ahead of it."""
 
 
 def _fault(burst: Burst) -> Fault:

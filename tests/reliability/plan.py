@@ -48,6 +48,8 @@ class Submit:
     index: int
     tokenizer: bool
     twice: bool
+    after_outage: bool = False
+    """Sent once Data Bank went down, so that its upload always meets the outage."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ class Plan:
 
 
 def make_plan(seed: int, scale: Scale) -> Plan:
-    """Draw the plan: submissions over the first 80% of the chaos period (one run after 70%),
-    every target killed at least once (when there are kills enough), one outage in the middle
-    third (it waits for a run to be training, so that uploads meet it)."""
+    """Draw the plan: submissions over the first 80% of the chaos period (one run sent once
+    the outage began), every target killed at least once (when there are kills enough), one
+    outage in the middle third."""
     rng = random.Random(seed)
     span = scale.chaos_s
 
@@ -115,9 +117,9 @@ def make_plan(seed: int, scale: Scale) -> Plan:
         Submit(when(0.0, 0.8), index, tokenizer, index in twice)
         for index, tokenizer in enumerate(jobs)
     ]
-    # One run comes after the outage began, so some training and upload always meet it.
+    # One run is sent once the outage began, so some upload always meets it.
     late = next(index for index, tokenizer in enumerate(jobs) if not tokenizer)
-    submissions[late] = Submit(when(0.7, 0.8), late, False, late in twice)
+    submissions[late] = Submit(when(0.66, 0.8), late, False, late in twice, after_outage=True)
     targets = list(TARGETS) if scale.kills >= len(TARGETS) else []
     rng.shuffle(targets)
     targets += [rng.choice(TARGETS) for _ in range(scale.kills - len(targets))]

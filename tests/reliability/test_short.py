@@ -13,7 +13,7 @@ from tests.reliability.chaos import chaos_run
 from tests.reliability.plan import SHORT, make_plan
 
 
-@pytest.mark.slow
+@pytest.mark.chaos
 def test_a_short_chaos_run_loses_nothing(tmp_path: Path) -> None:
     seed = int(os.environ.get("CHAOS_SEED", "7"))
     plan = make_plan(seed, SHORT)
