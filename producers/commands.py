@@ -14,7 +14,6 @@ import hmac
 import uuid
 from typing import Annotated
 
-import redis
 from fastapi import APIRouter, Depends, Header, Path, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict
@@ -111,8 +110,7 @@ class TokenizerUploadAccepted(_Accepted):
 class Commands:
     """Turn commands into events (synchronous: FastAPI runs these in its threadpool)."""
 
-    def __init__(self, client: redis.Redis, log: EventLog) -> None:
-        self.client = client
+    def __init__(self, log: EventLog) -> None:
         self.log = log
 
     def _append(
@@ -253,7 +251,7 @@ def router(services: Services) -> APIRouter:
     api = APIRouter(dependencies=[Depends(authorize)], responses=_ERRORS)
 
     def commands() -> Commands:
-        return Commands(services.client, services.log)
+        return Commands(services.log)
 
     @api.post("/runs/train", status_code=202, tags=["commands"])
     def train(spec: TrainingSpec, idempotency_key: IdempotencyKey = None) -> RunAccepted:
