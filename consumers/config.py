@@ -22,6 +22,9 @@ class WorkerConfig(BaseModel):
     artifacts_root: Path
     progress_interval_s: float = Field(default=5.0, ge=0)
     """At most one progress line per this many seconds (and one after the last step)."""
+    metrics_interval_s: float = Field(default=30.0, ge=0)
+    """At most one `training.progress` event (loss curves) per this many seconds, plus the
+    last step's."""
     cancel_check_s: float = Field(default=0.5, ge=0)
     """How often a running training asks the log whether it was cancelled."""
     log_lines: int = Field(default=1000, ge=1)
@@ -34,6 +37,8 @@ class WorkerConfig(BaseModel):
     """How long an upload keeps being tried again while Data Bank fails transiently."""
     durability: Durability = PRIMARY_ONLY
     """What the stages' appends wait for (replicas of a replicated engine)."""
+    trainledger_version: str = "0+unknown"
+    """The trainledger this node runs, recorded in each manifest (the composition root knows it)."""
 
     @property
     def layout(self) -> ArtifactsLayout:

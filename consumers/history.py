@@ -116,6 +116,11 @@ class History:
         kind = TrainingCompleted if subject == "run" else TokenizerCompleted
         return next((e for e in self.events if isinstance(e, kind)), None)
 
+    def last_file_id(self) -> str | None:
+        """The file id of the last pointer ever set, revoked or not (what a deletion frees)."""
+        sets = [e for e in self.events if isinstance(e, ArtifactPointerSet)]
+        return sets[-1].payload.pointer.file_id if sets else None
+
     def pointer(self) -> ArtifactPointer | None:
         """The artifact pointer in force: the last one set, unless a revocation followed it."""
         current: ArtifactPointer | None = None

@@ -1,7 +1,10 @@
 """Train a GPT-2 model on a corpus: the plain torch loop behind the training stage.
 
 The corpus is encoded once, cut into `sequence_length` blocks, and its tail (`holdout_fraction`
-of the blocks) is held out for validation loss and perplexity. Training is seeded: on CPU the
+of the blocks) is held out for validation loss and perplexity. Loss curves (`consumers.curves`)
+go out with each progress report: train loss per step window, and validation loss every
+`eval_every_steps` (by default ten times a run) on at most `_EVAL_BATCHES` held-out batches,
+then on all of them after the last step. Training is seeded: on CPU the
 same spec and corpus give the same losses and the same weights, byte for byte (CUDA kernels are
 not all deterministic, so on CUDA only the data order and initial weights are fixed).
 
@@ -22,7 +25,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Literal
@@ -31,14 +34,19 @@ import torch
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+from consumers.curves import LossCurve
 from consumers.manifest import Timings
 from consumers.tokenizer import CorpusError, read_corpus
-from events import ModelSpec, TrainingMetrics, TrainingParams, TrainingSpec
+from events import MetricPoint, ModelSpec, TrainingMetrics, TrainingParams, TrainingSpec
 
 _RECENT_STEPS = 32
 """Reported losses are the mean of the last this many steps: steadier than one step's loss."""
 _MAX_LOG_PERPLEXITY = 700.0
 """exp() of more overflows a float; a model that bad reports a huge, finite perplexity."""
+_EVAL_BATCHES = 4
+"""Held-out batches of an interval validation: a cheap estimate; the final one uses all."""
+_EVALUATIONS = 10
+"""Interval validations per run when the spec does not say."""
 _CONFIG_ADAPTER: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
 
@@ -72,6 +80,8 @@ class Progress(BaseModel):
     loss: float
     tokens_per_second: float
     eta_seconds: float
+    train: list[MetricPoint] = []
+    validation: list[MetricPoint] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +121,11 @@ def train_model(
     torch.manual_seed(params.seed)
     with device:  # built in place: nothing is allocated twice
         model = build_model(spec.model, params.sequence_length, tokenizer)
-    fit = _fit(model, train_blocks, params, device, dtype, should_stop, on_progress, progress_every)
+    total = total_steps(params, len(train_blocks))
+    loop = _Loop(holdout_blocks, device, dtype, should_stop, on_progress, progress_every, total)
+    fit = _fit(model, train_blocks, params, loop)
     val_loss = _evaluate(model, holdout_blocks, params.batch_size, device, dtype)
+    loop.finish(fit, val_loss)
     trained = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(
@@ -211,18 +224,64 @@ class _Fit:
     loss: float
 
 
-def _fit(
-    model: GPT2LMHeadModel,
-    blocks: torch.Tensor,
-    params: TrainingParams,
-    device: torch.device,
-    dtype: torch.dtype | None,
-    should_stop: Callable[[], bool],
-    on_progress: Callable[[Progress], None],
-    progress_every: float,
-) -> _Fit:
+def total_steps(params: TrainingParams, blocks: int) -> int:
+    """The steps a run takes: `max_steps`, or its epochs over `blocks` training blocks."""
+    return params.max_steps or (params.epochs or 1) * math.ceil(blocks / params.batch_size)
+
+
+@dataclass
+class _Loop:
+    """What the loop reports besides training: progress, curves, interval validation."""
+
+    holdout: torch.Tensor
+    device: torch.device
+    dtype: torch.dtype | None
+    should_stop: Callable[[], bool]
+    on_progress: Callable[[Progress], None]
+    progress_every: float
+    total: int
+    train: LossCurve = field(init=False)
+    validation: LossCurve = field(init=False)
+    final: Progress | None = None
+    """The last step's report, held until the final validation loss is known."""
+
+    def __post_init__(self) -> None:
+        self.train = LossCurve(self.total)
+        self.validation = LossCurve(_EVALUATIONS)
+
+    def validate(self, model: GPT2LMHeadModel, step: int, batch_size: int) -> None:
+        """A cheap validation loss on a few held-out batches, then back to training."""
+        held = self.holdout[: batch_size * _EVAL_BATCHES]
+        loss = _evaluate(model, held, batch_size, self.device, self.dtype)
+        model.train()
+        if loss is not None:
+            self.validation.add(step, torch.tensor(loss))
+
+    def report(self, progress: Progress) -> None:
+        """Report `progress` with the curves so far; the last step's waits for `finish`."""
+        if progress.step == self.total:
+            self.train.close(progress.step)
+            self.final = progress
+            return
+        self.on_progress(self._with_curves(progress))
+
+    def finish(self, fit: _Fit, val_loss: float | None) -> None:
+        """The last report: the full validation loss ends the validation curve."""
+        assert self.final is not None  # the loop reports its last step before it returns
+        if val_loss is not None:
+            self.validation.points.append(MetricPoint(step=fit.steps, loss=val_loss))
+        self.on_progress(self._with_curves(self.final))
+
+    def _with_curves(self, progress: Progress) -> Progress:
+        curves = {"train": list(self.train.points), "validation": list(self.validation.points)}
+        return progress.model_copy(update=curves)
+
+
+def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, loop: _Loop) -> _Fit:
     """The hot loop: as little per step beyond forward, backward and the optimizer as possible."""
-    total = params.max_steps or (params.epochs or 1) * math.ceil(len(blocks) / params.batch_size)
+    total = loop.total
+    eval_every = params.eval_every_steps or max(1, total // _EVALUATIONS)
+    device, dtype = loop.device, loop.dtype
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
     autocast = _autocast(device, dtype)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -233,7 +292,7 @@ def _fit(
     model.train()
     started = last_report = time.perf_counter()
     for step, indices in enumerate(batches, start=1):
-        if should_stop():
+        if loop.should_stop():
             raise CancelRequested(f"cancelled after {step - 1} of {total} steps")
         batch = blocks[indices].to(device=device, dtype=torch.long)
         with autocast:
@@ -243,13 +302,16 @@ def _fit(
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         recent.append(loss.detach())
+        loop.train.add(step, recent[-1])
         tokens += batch.numel()
+        if step % eval_every == 0 and step < total:
+            loop.validate(model, step, params.batch_size)
         now = time.perf_counter()
-        if now - last_report >= progress_every or step == total:
+        if now - last_report >= loop.progress_every or step == total:
             last_report = now
             mean = torch.stack(tuple(recent)).float().mean().item()
             elapsed = now - started
-            on_progress(
+            loop.report(
                 Progress(
                     step=step,
                     total_steps=total,

@@ -1,8 +1,9 @@
 """`Worker`: one node's stage consumers, each in a thread of this process.
 
-Two consumers: group `training` (training and tokenizer requests, one at a time) and group
+Three consumers: group `training` (training and tokenizer requests, one at a time), group
 `upload:<node_id>` (this node's completions), so an upload never waits for the next training
-and a long training never delays an upload. They run in threads rather than processes so the
+and a long training never delays an upload, and group `retention` (deletions: any node
+deletes a deleted run's Data Bank file). They run in threads rather than processes so the
 process's logging configuration stays in force and one signal stops both. If one consumer
 returns (stopped, or failed beyond its own reconnects), the worker stops the other and `run`
 returns, or raises `WorkerFailed` when a consumer failed: a supervisor sees the process end
@@ -19,6 +20,7 @@ from typing import Protocol
 import redis
 
 from consumers.config import WorkerConfig
+from consumers.retention import Deletes, RetentionStage
 from consumers.tokenizer_stage import TokenizerStage
 from consumers.training_stage import TrainingStage
 from consumers.upload_stage import UploadStage
@@ -33,8 +35,9 @@ class WorkerFailed(RuntimeError):  # noqa: N818 - names what happened, as httpx 
     """A stage consumer stopped on an error it does not retry (its cause is chained)."""
 
 
-class DataBank(FileDownloader, Uploads, Protocol):
-    """What the stages need from Data Bank: verified downloads and uploads (`DataBankClient`)."""
+class DataBank(FileDownloader, Uploads, Deletes, Protocol):
+    """What the stages need from Data Bank: verified downloads, uploads and deletes
+    (`DataBankClient`)."""
 
 
 class Worker:
@@ -62,6 +65,13 @@ class Worker:
                 group=names.upload_group(config.node_id),
                 handlers=uploads.handlers(),
                 config=config.upload_runtime(),
+            ),
+            Consumer(
+                client,
+                streams=[names.TRAINING_STREAM],
+                group=names.RETENTION_GROUP,
+                handlers=RetentionStage(client, databank).register(Handlers()),
+                config=runtime,
             ),
         )
         self._ended = threading.Event()

@@ -136,10 +136,34 @@ class PointerSetPayload(Strict):
 
 
 class PointerRevokedPayload(Strict):
-    """The artifact pointer is withdrawn."""
+    """The artifact pointer is withdrawn; with `deleted`, the run itself is deleted: it
+    leaves the lists for good and its Data Bank file goes once nothing else points to it."""
 
     subject: Subject
     reason: str
+    deleted: bool = False
+
+
+class MetricPoint(Strict):
+    """One point of a loss curve: the mean loss of the steps up to `step` since the last."""
+
+    step: int = Field(ge=0)
+    loss: float
+
+
+MAX_METRIC_POINTS = 256
+"""Points kept per curve: past it, every other point goes and the window doubles."""
+
+
+class ProgressPayload(Strict):
+    """Where a run stands and its loss curves so far (cumulative, bounded): the latest
+    report holds the whole history, so the read model keeps just the latest."""
+
+    node_id: str
+    step: int = Field(ge=0)
+    total_steps: int = Field(ge=0)
+    train: list[MetricPoint] = Field(default=[], max_length=MAX_METRIC_POINTS)
+    validation: list[MetricPoint] = Field(default=[], max_length=MAX_METRIC_POINTS)
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -157,6 +181,13 @@ class TrainingStarted(Envelope):
 
     type: Literal["training.started"] = "training.started"
     payload: NodePayload
+
+
+class TrainingProgressed(Envelope):
+    """A running training reports its step and loss curves (at a bounded rate, and at the end)."""
+
+    type: Literal["training.progress"] = "training.progress"
+    payload: ProgressPayload
 
 
 class TrainingCompleted(Envelope):
@@ -255,6 +286,7 @@ class ArtifactPointerRevoked(Envelope):
 Event = Annotated[
     TrainingRequested
     | TrainingStarted
+    | TrainingProgressed
     | TrainingCompleted
     | TrainingFailed
     | TrainingCancelRequested
@@ -275,7 +307,7 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_CLASSES: tuple[type[Envelope], ...] = (
-    TrainingRequested, TrainingStarted, TrainingCompleted, TrainingFailed,
+    TrainingRequested, TrainingStarted, TrainingProgressed, TrainingCompleted, TrainingFailed,
     TrainingCancelRequested, TrainingCancelled, TokenizerRequested, TokenizerCompleted,
     TokenizerFailed, ArtifactUploaded, ArtifactUploadFailed, ArtifactUploadDeferred,
     ArtifactUploadRequested, ArtifactPointerSet, ArtifactPointerRevoked,

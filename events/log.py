@@ -17,7 +17,7 @@ import redis
 from events import names
 from events.codec import decode, encode
 from events.durability import Durability, NotReplicatedError, ReplicaCount
-from events.envelope import Event
+from events.envelope import ArtifactPointerRevoked, Event
 from events.idempotency import IdempotencyKeyReused, first_entry
 from events.replies import entries, text
 from events.scripts import lua_source
@@ -37,9 +37,13 @@ PRIMARY_ONLY = Durability()
 
 
 def stream_for(event: Event) -> str:
-    """The stream an event belongs to, by its type's prefix; a request for a new upload is
-    work for a node's upload stage, which reads `stream:training`."""
+    """The stream an event belongs to, by its type's prefix. Commands land in
+    `stream:training`, where `min_position` reads are anchored: a request for a new upload
+    (work for a node's upload stage, which reads that stream) and a run's deletion (work for
+    the retention stage)."""
     if event.type == "artifact.upload_requested":
+        return names.TRAINING_STREAM
+    if isinstance(event, ArtifactPointerRevoked) and event.payload.deleted:
         return names.TRAINING_STREAM
     if event.type in ("artifact.pointer_set", "artifact.pointer_revoked"):
         return names.POINTER_STREAM

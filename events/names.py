@@ -12,6 +12,7 @@ ALL_STREAMS = (TRAINING_STREAM, UPLOAD_STREAM, POINTER_STREAM)
 
 TRAINING_GROUP = "training"
 PROJECTOR_GROUP = "projector"
+RETENTION_GROUP = "retention"
 RUN_INDEX = "runs:index"
 PROJECTOR_LOCK = "projector:lock"
 

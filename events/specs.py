@@ -94,7 +94,7 @@ class ModelSpec(Strict):
 
 
 class TrainingParams(Strict):
-    """How to train: length, batch, optimizer, data split, device and precision."""
+    """How to train: length, batch, optimizer, data split, evaluation, device and precision."""
 
     epochs: int | None = Field(default=None, ge=1, le=1000)
     max_steps: int | None = Field(default=None, ge=1, le=10_000_000)
@@ -103,6 +103,12 @@ class TrainingParams(Strict):
     sequence_length: int = Field(default=128, ge=8, le=4096)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     holdout_fraction: float = Field(default=0.1, ge=0, lt=1)
+    eval_every_steps: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Validation loss every this many steps (default: ten times per run).",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
@@ -113,13 +119,37 @@ class TrainingParams(Strict):
         return self
 
 
+_TAG_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_TAGS = 20
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    for key, tag in value.items():
+        if not _TAG_KEY.fullmatch(key):
+            raise ValueError(f"tag key {key!r}: 1-64 letters, digits, '.', '_' or '-'")
+        if len(tag) > 200 or not tag.isprintable():
+            raise ValueError(f"tag {key!r}: at most 200 printable characters")
+    return dict(sorted(value.items()))
+
+
+RunName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A run's name for people: printable, not unique (the run id is)."""
+Tags = Annotated[dict[str, str], AfterValidator(_tags)]
+"""`key=value` labels to filter and compare runs by; kept sorted by key."""
+
+
 class TrainingSpec(Strict):
-    """Everything a training run needs: the corpus, the tokenizer, the model, the schedule."""
+    """Everything a training run needs: the corpus, the tokenizer, the model, the schedule;
+    and how people find it again (`name`, `tags`), which training ignores."""
 
     corpus_file_id: FileId
     tokenizer: TokenizerRef | TokenizerParams = TokenizerParams()
     model: ModelSpec = ModelSpec(size="tiny")
     training: TrainingParams = TrainingParams()
+    name: RunName | None = None
+    tags: Tags = {}
 
 
 class TokenizerSpec(Strict):

@@ -19,12 +19,14 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict
 
 from events import (
+    ArtifactPointerRevoked,
     ArtifactUploadRequested,
     CancelRequestedPayload,
     DecodeError,
     Event,
     EventLog,
     IdempotencyKeyReused,
+    PointerRevokedPayload,
     Subject,
     TokenizerRequested,
     TokenizerSpec,
@@ -49,8 +51,10 @@ from projections import Kind, MemoryModel, project
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """Run and tokenizer ids in paths: the `RunId` rule, so an id can never reach another key."""
 
-FINISHED = frozenset({"trained", "uploading", "completed", "failed", "cancelled"})
+FINISHED = frozenset({"trained", "uploading", "completed", "failed", "cancelled", "deleted"})
 """Statuses after which there is no training left to cancel."""
+DELETABLE = frozenset({"completed", "failed", "cancelled", "deleted"})
+"""Statuses after which nothing changes a run but its deletion."""
 
 IdempotencyKey = Annotated[
     str | None,
@@ -91,6 +95,12 @@ class TokenizerAccepted(_Accepted):
 
 class CancelAccepted(_Accepted):
     """A cancellation was requested."""
+
+    run_id: str
+
+
+class DeleteAccepted(_Accepted):
+    """A run's deletion was recorded (its Data Bank file goes once nothing else points to it)."""
 
     run_id: str
 
@@ -168,6 +178,27 @@ class Commands:
             event = TrainingCancelRequested(correlation_id=run_id, payload=request)
             seen = self._append(event, scoped, request)
         return CancelAccepted(run_id=seen[0], entry_id=seen[1])
+
+    def delete(self, run_id: str) -> DeleteAccepted:
+        """Delete a finished run: 404 for an unknown run, 409 while it may still change.
+
+        One deletion per run whatever the client sends (the idempotency key is the run's), so
+        a repeated DELETE answers the first one's entry."""
+        key = f"runs.delete:{run_id}"
+        seen = self._seen(key)
+        if seen is None:
+            status = self.status(run_id)
+            if status is None:
+                raise NotFoundError(f"no run {run_id}")
+            if status not in DELETABLE:
+                raise ConflictError(
+                    f"run {run_id} is {status}: cancel it, or wait until it ends, to delete it"
+                )
+            payload = PointerRevokedPayload(
+                subject="run", reason="deleted on request", deleted=True
+            )
+            seen = self._append(ArtifactPointerRevoked(correlation_id=run_id, payload=payload), key)
+        return DeleteAccepted(run_id=seen[0], entry_id=seen[1])
 
     def upload(self, subject: Subject, subject_id: str, key: str | None) -> tuple[str, str]:
         """Request a failed upload again: 404 for an unknown id, 409 when a pointer exists or
@@ -311,5 +342,19 @@ def router(services: Services) -> APIRouter:
         """Try a failed upload again, on the node that holds the tokenizer's files."""
         tokenizer, entry_id = commands().upload("tokenizer", tokenizer_id, idempotency_key)
         return TokenizerUploadAccepted(tokenizer_id=tokenizer, entry_id=entry_id)
+
+    @api.delete(
+        "/runs/{run_id}",
+        status_code=202,
+        tags=["commands"],
+        responses={
+            404: {"model": ErrorBody, "description": "no such run"},
+            409: {"model": ErrorBody, "description": "the run has not ended"},
+        },
+    )
+    def delete_run(run_id: RunPath) -> DeleteAccepted:
+        """Delete a finished run: it leaves the lists, its pointer goes, and its Data Bank file
+        goes once no other run or tokenizer points to it; its history stays in the log."""
+        return commands().delete(run_id)
 
     return api

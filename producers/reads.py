@@ -20,7 +20,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from events import ArtifactPointer, DecodeError, Event, LogEntry, names, text
 from httpservice import ErrorBody, FieldError
@@ -32,7 +32,16 @@ from producers.errors import (
     ReadModelBehindError,
 )
 from producers.services import Services
-from projections import RunPage, RunStatus, TokenizerStatus, position
+from projections import (
+    RunFilter,
+    RunMetrics,
+    RunPage,
+    RunStatus,
+    Status,
+    TokenizerPage,
+    TokenizerStatus,
+    position,
+)
 
 POSITION_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
 MinPosition = Annotated[
@@ -43,6 +52,23 @@ MinPosition = Annotated[
     ),
 ]
 TokenizerPath = Annotated[str, Path(pattern=ID_PATTERN)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def run_filter(status: Status | None, name: str | None, tags: list[str]) -> RunFilter:
+    """The filter of a run listing; 422 for a tag that is not `key=value`."""
+    pairs: dict[str, str] = {}
+    for tag in tags:
+        key, equals, value = tag.partition("=")
+        if not equals:
+            raise ParameterError([FieldError(field="query.tag", message="expected key=value")])
+        pairs[key] = value
+    try:
+        return RunFilter(status=status, name=name, tags=pairs)
+    except ValidationError as error:
+        message = "; ".join(str(e["msg"]) for e in error.errors())
+        raise ParameterError([FieldError(field="query.tag", message=message)]) from None
 
 
 class HistoryEntry(BaseModel):
@@ -221,13 +247,40 @@ def router(services: Services) -> APIRouter:
 
     @api.get("/runs", response_model=RunPage)
     async def runs(
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Offset = 0,
+        limit: Limit = 50,
+        status: Annotated[Status | None, Query(description="Only runs in this status.")] = None,
+        name: Annotated[
+            str | None,
+            Query(max_length=100, description="Only runs whose name matches (`exp-*`)."),
+        ] = None,
+        tag: Annotated[
+            list[str] | None,
+            Query(max_length=20, description="`key=value`; repeat: every one must match."),
+        ] = None,
         min_position: MinPosition = None,
     ) -> Response:
-        """Runs, newest request first, a page at a time."""
+        """Runs, newest request first, a page at a time; deleted runs are not listed."""
+        wanted = run_filter(status, name, tag or [])
         await fresh.wait(min_position)
-        return _json(await services.reads.runs(offset=offset, limit=limit))
+        return _json(await services.reads.runs(offset=offset, limit=limit, wanted=wanted))
+
+    @api.get("/runs/{run_id}/metrics", response_model=RunMetrics, responses=_NOT_FOUND)
+    async def metrics(run_id: RunPath, min_position: MinPosition = None) -> Response:
+        """A run's loss curves: train loss per step window, validation loss at intervals."""
+        await fresh.wait(min_position)
+        found = await services.reads.run_metrics(run_id)
+        if found is None:
+            raise NotFoundError(f"no run {run_id}")
+        return _json(found)
+
+    @api.get("/tokenizers", response_model=TokenizerPage)
+    async def tokenizers(
+        offset: Offset = 0, limit: Limit = 50, min_position: MinPosition = None
+    ) -> Response:
+        """Tokenizers, newest request first, a page at a time."""
+        await fresh.wait(min_position)
+        return _json(await services.reads.tokenizers(offset=offset, limit=limit))
 
     @api.get("/runs/{run_id}/events", response_model=History, responses=_NOT_FOUND)
     def history(run_id: RunPath) -> Response:

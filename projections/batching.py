@@ -14,12 +14,12 @@ from typing import Literal
 
 import redis.asyncio
 
-Command = Literal["GET", "HGETALL"]
-_Queued = tuple[Command, str, "asyncio.Future[object]"]
+Command = Literal["GET", "HGETALL", "HMGET"]
+_Queued = tuple[Command, str, tuple[str, ...], "asyncio.Future[object]"]
 
 
 class ReadBatcher:
-    """GET and HGETALL through one client, batched per event-loop turn."""
+    """GET, HGETALL and HMGET through one client, batched per event-loop turn."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
@@ -34,12 +34,18 @@ class ReadBatcher:
         """The hash at `key` (empty when there is none)."""
         return await self._enqueue("HGETALL", key)
 
-    def _enqueue(self, command: Command, key: str) -> asyncio.Future[object]:
+    async def hmget(self, key: str, fields: tuple[str, ...]) -> object:
+        """The values of `fields` of the hash at `key` (None for each absent one)."""
+        return await self._enqueue("HMGET", key, fields)
+
+    def _enqueue(
+        self, command: Command, key: str, fields: tuple[str, ...] = ()
+    ) -> asyncio.Future[object]:
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[object] = loop.create_future()
         if not self._queued:
             loop.call_soon(self._flush)
-        self._queued.append((command, key, reply))
+        self._queued.append((command, key, fields, reply))
         return reply
 
     def _flush(self) -> None:
@@ -50,16 +56,18 @@ class ReadBatcher:
 
     async def _send(self, batch: list[_Queued]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for command, key, _ in batch:
+        for command, key, fields, _ in batch:
             if command == "GET":
                 pipe.get(key)
-            else:
+            elif command == "HGETALL":
                 pipe.hgetall(key)
+            else:
+                pipe.hmget(key, fields)
         try:
             replies: list[object] = list(await pipe.execute(raise_on_error=False))
         except Exception as error:
             replies = [error] * len(batch)
-        for (_, _, reply), value in zip(batch, replies, strict=True):
+        for (_, _, _, reply), value in zip(batch, replies, strict=True):
             if reply.done():  # its caller went away (a cancelled request)
                 continue
             if isinstance(value, BaseException):

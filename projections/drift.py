@@ -164,10 +164,9 @@ class Comparison:
                 (self.different if live_hash else self.missing).append(key)
                 writes.hashes.append((key, [part for pair in fields.items() for part in pair]))
             self._pointer(kind, subject, record.file_id(), live_pointer, writes)
-            if record.score is not None and (
-                not live_score or float(live_score[1:]) != record.score
-            ):
-                writes.scores.extend((str(record.score), subject))
+            score = record.index_score()
+            if score is not None and (not live_score or float(live_score[1:]) != score):
+                writes.scores.extend((str(score), subject))
         self._index_writes += len(writes.scores) // 2
         return writes
 
@@ -200,7 +199,7 @@ class Comparison:
                     self._deletes.keys.append(key)
         for member in self._members():
             record = self.model.get("run", member)
-            if record is None or record.score is None:
+            if record is None or record.index_score() is None:
                 self._deletes.members.append(member)
 
     def _keys(self, pattern: str) -> Iterator[str]:
@@ -225,7 +224,8 @@ class Comparison:
         """Report the run index once, as missing, extra or different, if it needs any repair."""
         if not (self._index_writes or self._deletes.members):
             return
-        scored = sum(1 for record in self.model.records["run"].values() if record.score is not None)
+        records = self.model.records["run"].values()
+        scored = sum(1 for record in records if record.index_score() is not None)
         if self._live_index == 0:
             self.missing.append(names.RUN_INDEX)
         elif scored == 0:

@@ -12,7 +12,7 @@ three derived fields: `status`, `message`, `node`. Status is derived from the sl
 stored as a transition; derivation is a precedence over them, the first rule whose fact is
 present wins:
 
-    run:       cancelled > failed (training) > failed (upload) > completed (pointer slot)
+    run:       deleted > cancelled > failed (training) > failed (upload) > completed (pointer)
                > uploading (uploaded) > uploading (deferred or requested) > trained
                > running (started) > queued
     tokenizer: failed > failed (upload) > completed > uploading > trained > queued
@@ -23,13 +23,22 @@ failed upload that is requested again is `uploading` again, and a deferral's mes
 last error, the next attempt) shows while the upload waits for Data Bank.
 
 `completed` follows the pointer slot, so a revoked pointer leaves the run completed with the
-revocation as its message (and no artifact key). The rules are data: the engine-side apply
+revocation as its message (and no artifact key). A deletion (`artifact.pointer_revoked` with
+`deleted`) fills a slot of its own that no event clears: a deleted run stays deleted, leaves
+the run index and has no artifact key, whatever arrives after it; its hash keeps the file id
+it pointed to, which the retention stage deletes from Data Bank.
+
+`progress` holds the latest `training.progress`: step, total, the last losses and the loss
+curves (`curves`, compact JSON); each report carries the whole bounded history, so the latest
+report is the history. Status queries read the hash without `curves`
+(`projections.queries`), so lists stay small. The rules are data: the engine-side apply
 script (`projections.store`) embeds them, and `MemoryModel` (rebuild, tests and the API's
 cancel check) evaluates the same data, so the two cannot drift apart silently.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +51,7 @@ from events import (
     ArtifactUploadFailed,
     ArtifactUploadRequested,
     Event,
+    MetricPoint,
     TokenizerCompleted,
     TokenizerFailed,
     TokenizerRequested,
@@ -49,6 +59,7 @@ from events import (
     TrainingCancelRequested,
     TrainingCompleted,
     TrainingFailed,
+    TrainingProgressed,
     TrainingRequested,
     TrainingStarted,
 )
@@ -57,15 +68,17 @@ Kind = Literal["run", "tokenizer"]
 """Which record an event is about: a run or a tokenizer."""
 
 RUN_GROUPS: dict[str, tuple[str, ...]] = {
-    "requested": (),
+    "requested": ("name", "tags"),
     "started": ("started_node",),
+    "progress": ("step", "total_steps", "train_loss", "val_loss", "curves"),
     "trained": ("trained_node", "metrics"),
     "failed": ("failure", "error_code"),
     "cancel_requested": ("cancel_reason",),
     "cancelled": ("cancelled_node",),
-    "uploaded": ("uploaded_node",),
+    "uploaded": ("uploaded_node", "size"),
     "upload": ("upload_failure", "upload_progress"),
     "pointer": ("file_id", "revoked"),
+    "deleted": ("deleted_reason",),
 }
 """A run's fact groups and the value fields each owns (besides `<group>_at`/`_event`)."""
 
@@ -73,7 +86,7 @@ TOKENIZER_GROUPS: dict[str, tuple[str, ...]] = {
     "requested": (),
     "trained": ("trained_node", "vocab_size"),
     "failed": ("failure", "error_code"),
-    "uploaded": ("uploaded_node",),
+    "uploaded": ("uploaded_node", "size"),
     "upload": ("upload_failure", "upload_progress"),
     "pointer": ("file_id", "revoked"),
 }
@@ -84,6 +97,7 @@ GROUPS: dict[Kind, dict[str, tuple[str, ...]]] = {"run": RUN_GROUPS, "tokenizer"
 UPLOAD_FAILED = "artifact upload failed"
 UPLOAD_REQUESTED = "artifact upload requested again"
 POINTER_REVOKED = "artifact pointer revoked"
+DELETED = "deleted"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -147,9 +161,14 @@ def project(event: Event) -> Fact:
     event and advances the checkpoint atomically."""
     match event:
         case TrainingRequested():
-            return _fact(event, "run", "requested", score=micros(event.occurred_at))
+            spec = event.payload
+            tags = json.dumps(spec.tags, separators=(",", ":")) if spec.tags else None
+            named = (spec.name, tags)
+            return _fact(event, "run", "requested", named, score=micros(event.occurred_at))
         case TrainingStarted():
             return _fact(event, "run", "started", (event.payload.node_id,))
+        case TrainingProgressed():
+            return _fact(event, "run", "progress", progress_values(event))
         case TrainingCompleted():
             metrics = event.payload.metrics.model_dump_json()
             return _fact(event, "run", "trained", (event.payload.node_id, metrics))
@@ -167,7 +186,8 @@ def project(event: Event) -> Fact:
             trained = (event.payload.node_id, str(event.payload.vocab_size))
             return _fact(event, "tokenizer", "trained", trained)
         case ArtifactUploaded():
-            return _fact(event, event.payload.subject, "uploaded", (event.payload.node_id,))
+            uploaded = (event.payload.node_id, str(event.payload.size))
+            return _fact(event, event.payload.subject, "uploaded", uploaded)
         case ArtifactUploadFailed():
             # The status message is exactly the design's; the reason stays in the event.
             return _fact(event, event.payload.subject, "upload", (UPLOAD_FAILED, None))
@@ -180,8 +200,30 @@ def project(event: Event) -> Fact:
             pointer = (event.payload.pointer.file_id, None)
             return _fact(event, event.payload.subject, "pointer", pointer)
         case _:  # the one type left: artifact.pointer_revoked
+            if event.payload.deleted and event.payload.subject == "run":
+                return _fact(event, "run", "deleted", (f"{DELETED}: {event.payload.reason}",))
             revoked = (None, f"{POINTER_REVOKED}: {event.payload.reason}")
             return _fact(event, event.payload.subject, "pointer", revoked)
+
+
+def _last(points: list[MetricPoint]) -> str | None:
+    return repr(points[-1].loss) if points else None
+
+
+def progress_values(event: TrainingProgressed) -> tuple[str | None, ...]:
+    """The `progress` slot of a report: step, total, last losses and the compact curves."""
+    report = event.payload
+    curves = {
+        "train": [[point.step, point.loss] for point in report.train],
+        "validation": [[point.step, point.loss] for point in report.validation],
+    }
+    return (
+        str(report.step),
+        str(report.total_steps),
+        _last(report.train),
+        _last(report.validation),
+        json.dumps(curves, separators=(",", ":")),
+    )
 
 
 def deferral_message(event: ArtifactUploadDeferred) -> str:
@@ -218,6 +260,7 @@ class Rules:
 RULES: dict[Kind, Rules] = {
     "run": Rules(
         status=(
+            StatusRule("deleted", "deleted_at", "deleted_reason"),
             StatusRule("cancelled", "cancelled_at", "cancel_reason"),
             StatusRule("failed", "failed_at", "failure"),
             StatusRule("failed", "upload_failure", "upload_failure"),
@@ -294,9 +337,16 @@ class Record:
         return fields
 
     def file_id(self) -> str | None:
-        """The artifact's file id while the pointer slot holds a set (not revoked) pointer."""
+        """The artifact's file id while the pointer slot holds a set (not revoked) pointer
+        and the record is not deleted."""
         pointer = self.slots.get("pointer")
-        return pointer[2][0] if pointer is not None else None
+        if pointer is None or "deleted" in self.slots:
+            return None
+        return pointer[2][0]
+
+    def index_score(self) -> int | None:
+        """The record's score in its index; None when it has none or is deleted."""
+        return None if "deleted" in self.slots else self.score
 
 
 class MemoryModel:

@@ -4,34 +4,70 @@
 both parse replies with the functions below, so they cannot disagree. An artifact lookup is
 one GET: readers on the hot path pay one round trip. `applied` tells a writer when the
 projector has caught up with its append (read-your-writes by position).
+
+A run's hash also holds its loss curves (`curves`, up to a few KiB): status reads ask for the
+named fields (`RUN_FIELDS`, HMGET) and leave them out, so a page of runs stays small; only
+`run_metrics` reads them. Filtered run lists walk the index newest first, a chunk of members
+and their (status, name, tags) per round trip, and match in Python: the count of matches is
+exact, and the engine never runs a long script for a listing. Tokenizers are few and have no
+index: their list scans their status keys.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Literal
 
 import redis
 import redis.asyncio
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from events import ArtifactPointer, TrainingMetrics, names, text, text_map
+from events import ArtifactPointer, Tags, TrainingMetrics, names, text, text_map
 from projections.batching import ReadBatcher
+from projections.projection import GROUPS
 from projections.store import status_key
 
-Status = Literal["queued", "running", "trained", "uploading", "completed", "failed", "cancelled"]
+Status = Literal[
+    "queued", "running", "trained", "uploading", "completed", "failed", "cancelled", "deleted"
+]
 """Where a run or a tokenizer stands (derived from its facts, see `projections.projection`)."""
 
 POSITION = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 """A stream entry id, as writes return them and `min_position` accepts them."""
 _LARGEST_PART = 2**64 - 1
 """Both parts of an entry id are unsigned 64-bit numbers; the engine refuses larger ones."""
+_CHUNK = 500
+"""Index members examined per round trip of a filtered listing."""
+
+RUN_FIELDS: tuple[str, ...] = (
+    "status",
+    "message",
+    "node",
+    *(
+        name
+        for group, values in GROUPS["run"].items()
+        for name in (f"{group}_at", *values)
+        if name != "curves"
+    ),
+)
+"""The fields of a run's hash a status read asks for: all but the curves."""
+_FILTER_FIELDS = ("status", "name", "tags")
 
 
 class _View(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunProgress(_View):
+    """Where a running (or finished) training stands, from its latest progress report."""
+
+    step: int
+    total_steps: int
+    train_loss: float | None = None
+    val_loss: float | None = None
 
 
 class RunStatus(_View):
@@ -40,7 +76,10 @@ class RunStatus(_View):
     run_id: str
     status: Status
     message: str | None = None
+    name: str | None = None
+    tags: dict[str, str] = {}
     node: str | None = None
+    progress: RunProgress | None = None
     requested_at: datetime | None = None
     started_at: datetime | None = None
     trained_at: datetime | None = None
@@ -49,8 +88,53 @@ class RunStatus(_View):
     failed_at: datetime | None = None
     cancel_requested_at: datetime | None = None
     cancelled_at: datetime | None = None
+    deleted_at: datetime | None = None
     metrics: TrainingMetrics | None = None
     artifact: ArtifactPointer | None = None
+    artifact_size: int | None = None
+    """Bytes of the uploaded archive (from `artifact.uploaded`)."""
+
+
+class MetricSeries(_View):
+    """One loss curve point."""
+
+    step: int
+    loss: float
+
+
+class RunMetrics(_View):
+    """A run's loss curves so far: train loss per step window, validation loss at intervals."""
+
+    run_id: str
+    step: int | None = None
+    total_steps: int | None = None
+    train: list[MetricSeries] = []
+    validation: list[MetricSeries] = []
+
+
+class RunFilter(_View):
+    """Which runs a listing shows: a status, a name (shell-style pattern: `exp-*`), and
+    tags that must all match."""
+
+    status: Status | None = None
+    name: str | None = None
+    tags: Tags = {}
+
+    def matches(self, status: str | None, name: str | None, tags: str | None) -> bool:
+        """True when a run with these fields (as the hash holds them) passes the filter."""
+        if self.status is not None and status != self.status:
+            return False
+        if self.name is not None and (name is None or not fnmatchcase(name, self.name)):
+            return False
+        held = _TAGS.validate_json(tags) if tags else {}
+        return all(held.get(key) == value for key, value in self.tags.items())
+
+    def __bool__(self) -> bool:
+        return self.status is not None or self.name is not None or bool(self.tags)
+
+
+EVERY_RUN = RunFilter()
+"""The empty filter: every run."""
 
 
 class TokenizerStatus(_View):
@@ -67,6 +151,7 @@ class TokenizerStatus(_View):
     failed_at: datetime | None = None
     vocab_size: int | None = None
     artifact: ArtifactPointer | None = None
+    artifact_size: int | None = None
 
 
 class RunPage(_View):
@@ -77,6 +162,22 @@ class RunPage(_View):
     offset: int
     limit: int
     next_offset: int | None = None
+
+
+class TokenizerPage(_View):
+    """One page of tokenizers, newest request first; `next_offset` is None on the last page."""
+
+    items: list[TokenizerStatus]
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None = None
+
+
+_TAGS: TypeAdapter[dict[str, str]] = TypeAdapter(dict[str, str])
+_CURVES: TypeAdapter[dict[str, list[tuple[int, float]]]] = TypeAdapter(
+    dict[str, list[tuple[int, float]]]
+)
 
 
 def position(entry_id: str) -> tuple[int, int]:
@@ -94,6 +195,11 @@ def _time(fields: dict[str, str], name: str) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
+def _int(fields: dict[str, str], name: str) -> int | None:
+    value = fields.get(name)
+    return int(value) if value is not None else None
+
+
 def _upload_failed_at(fields: dict[str, str]) -> datetime | None:
     """When the upload failed: the time of the `upload` slot while it holds a failure."""
     return _time(fields, "upload_at") if "upload_failure" in fields else None
@@ -104,18 +210,41 @@ def _pointer(fields: dict[str, str]) -> ArtifactPointer | None:
     return ArtifactPointer(file_id=file_id) if file_id is not None else None
 
 
+def named(names_: Sequence[str], reply: object) -> dict[str, str]:
+    """An HMGET reply as the map of the fields present."""
+    values = reply if isinstance(reply, list) else [None] * len(names_)
+    return {
+        name: text(value) for name, value in zip(names_, values, strict=True) if value is not None
+    }
+
+
+def _progress(fields: dict[str, str]) -> RunProgress | None:
+    if "step" not in fields:
+        return None
+    return RunProgress(
+        step=int(fields["step"]),
+        total_steps=int(fields["total_steps"]),
+        train_loss=float(fields["train_loss"]) if "train_loss" in fields else None,
+        val_loss=float(fields["val_loss"]) if "val_loss" in fields else None,
+    )
+
+
 def run_status(run_id: str, reply: object) -> RunStatus | None:
-    """A run's status from its hash reply; None when there is no record."""
-    fields = text_map(reply)
+    """A run's status from its HMGET reply of `RUN_FIELDS`; None when there is no record."""
+    fields = named(RUN_FIELDS, reply)
     if not fields:
         return None
     metrics = fields.get("metrics")
+    tags = fields.get("tags")
     return RunStatus.model_validate(
         {
             "run_id": run_id,
             "status": fields["status"],
             "message": fields.get("message"),
+            "name": fields.get("name"),
+            "tags": _TAGS.validate_json(tags) if tags else {},
             "node": fields.get("node"),
+            "progress": _progress(fields),
             "requested_at": _time(fields, "requested_at"),
             "started_at": _time(fields, "started_at"),
             "trained_at": _time(fields, "trained_at"),
@@ -124,8 +253,10 @@ def run_status(run_id: str, reply: object) -> RunStatus | None:
             "failed_at": _time(fields, "failed_at") or _upload_failed_at(fields),
             "cancel_requested_at": _time(fields, "cancel_requested_at"),
             "cancelled_at": _time(fields, "cancelled_at"),
+            "deleted_at": _time(fields, "deleted_at"),
             "metrics": TrainingMetrics.model_validate_json(metrics) if metrics else None,
             "artifact": _pointer(fields),
+            "artifact_size": _int(fields, "size"),
         }
     )
 
@@ -149,13 +280,75 @@ def tokenizer_status(tokenizer_id: str, reply: object) -> TokenizerStatus | None
             "failed_at": _time(fields, "failed_at") or _upload_failed_at(fields),
             "vocab_size": int(vocab_size) if vocab_size is not None else None,
             "artifact": _pointer(fields),
+            "artifact_size": _int(fields, "size"),
         }
+    )
+
+
+_METRIC_FIELDS = ("status", "step", "total_steps", "curves")
+
+
+def run_metrics(run_id: str, reply: object) -> RunMetrics | None:
+    """A run's curves from its HMGET reply of `_METRIC_FIELDS`; None when there is no record."""
+    fields = named(_METRIC_FIELDS, reply)
+    if not fields:
+        return None
+    curves = _CURVES.validate_json(fields.get("curves", "{}"))
+    step, total = fields.get("step"), fields.get("total_steps")
+    return RunMetrics(
+        run_id=run_id,
+        step=int(step) if step is not None else None,
+        total_steps=int(total) if total is not None else None,
+        train=[MetricSeries(step=s, loss=v) for s, v in curves.get("train", [])],
+        validation=[MetricSeries(step=s, loss=v) for s, v in curves.get("validation", [])],
+    )
+
+
+def tokenizer_page(
+    ids: Sequence[str], hashes: Sequence[object], offset: int, limit: int
+) -> TokenizerPage:
+    """A page of tokenizers, newest request first, from every tokenizer's id and hash."""
+    found = [
+        status
+        for tokenizer_id, reply in zip(ids, hashes, strict=True)
+        if (status := tokenizer_status(tokenizer_id, reply)) is not None
+    ]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    found.sort(key=lambda t: (t.requested_at or epoch, t.tokenizer_id), reverse=True)
+    items = found[offset : offset + limit]
+    following = offset + len(items)
+    return TokenizerPage(
+        items=items,
+        total=len(found),
+        offset=offset,
+        limit=limit,
+        next_offset=following if following < len(found) else None,
     )
 
 
 def artifact(reply: object) -> ArtifactPointer | None:
     """The pointer from a GET of a pointer key."""
     return None if reply is None else ArtifactPointer(file_id=text(reply))
+
+
+def matching(members: Sequence[object], replies: Sequence[object], wanted: RunFilter) -> list[str]:
+    """The members whose (status, name, tags) reply passes `wanted`."""
+    found: list[str] = []
+    for member, reply in zip(members, replies, strict=True):
+        values = named(_FILTER_FIELDS, reply)
+        if wanted.matches(values.get("status"), values.get("name"), values.get("tags")):
+            found.append(text(member))
+    return found
+
+
+_TOKENIZER_PREFIX, _TOKENIZER_SUFFIX = names.tokenizer_status_key("\0").split("\0")
+TOKENIZER_PATTERN = f"{_TOKENIZER_PREFIX}*{_TOKENIZER_SUFFIX}"
+
+
+def tokenizer_id(key: object) -> str:
+    """The tokenizer id in a status key."""
+    name = text(key)
+    return name[len(_TOKENIZER_PREFIX) : len(name) - len(_TOKENIZER_SUFFIX)]
 
 
 def page(
@@ -201,21 +394,45 @@ class ReadModel:
 
     def run_status(self, run_id: str) -> RunStatus | None:
         """A run's status record."""
-        return run_status(run_id, self.client.hgetall(status_key("run", run_id)))
+        return run_status(run_id, self.client.hmget(status_key("run", run_id), RUN_FIELDS))
+
+    def run_metrics(self, run_id: str) -> RunMetrics | None:
+        """A run's loss curves."""
+        return run_metrics(run_id, self.client.hmget(status_key("run", run_id), _METRIC_FIELDS))
 
     def tokenizer_status(self, tokenizer_id: str) -> TokenizerStatus | None:
         """A tokenizer's status record."""
         reply = self.client.hgetall(status_key("tokenizer", tokenizer_id))
         return tokenizer_status(tokenizer_id, reply)
 
-    def runs(self, *, offset: int = 0, limit: int = 50) -> RunPage:
-        """Runs, newest request first."""
-        members = list(self.client.zrevrange(names.RUN_INDEX, offset, offset + limit - 1))
-        total = int(self.client.zcard(names.RUN_INDEX))
+    def runs(self, *, offset: int = 0, limit: int = 50, wanted: RunFilter = EVERY_RUN) -> RunPage:
+        """Runs, newest request first; only those `wanted` passes."""
+        if not wanted:
+            members = list(self.client.zrevrange(names.RUN_INDEX, offset, offset + limit - 1))
+            return self._page(members, int(self.client.zcard(names.RUN_INDEX)), offset, limit)
+        found: list[str] = []
+        start = 0
+        while chunk := list(self.client.zrevrange(names.RUN_INDEX, start, start + _CHUNK - 1)):
+            found += matching(chunk, self._hmget(chunk, _FILTER_FIELDS), wanted)
+            start += _CHUNK
+        return self._page(found[offset : offset + limit], len(found), offset, limit)
+
+    def _hmget(self, members: Sequence[object], fields: tuple[str, ...]) -> list[object]:
         pipe = self.client.pipeline(transaction=False)
         for member in members:
-            pipe.hgetall(status_key("run", text(member)))
-        return page(members, pipe.execute(), total, offset, limit)
+            pipe.hmget(status_key("run", text(member)), fields)
+        return list(pipe.execute())
+
+    def _page(self, members: Sequence[object], total: int, offset: int, limit: int) -> RunPage:
+        return page(members, self._hmget(members, RUN_FIELDS), total, offset, limit)
+
+    def tokenizers(self, *, offset: int = 0, limit: int = 50) -> TokenizerPage:
+        """Tokenizers, newest request first."""
+        keys = list(self.client.scan_iter(match=TOKENIZER_PATTERN, count=1000))
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return tokenizer_page([tokenizer_id(k) for k in keys], pipe.execute(), offset, limit)
 
     def applied(self, entry_id: str) -> bool:
         """True once the projector applied the `stream:training` entry `entry_id`."""
@@ -248,21 +465,52 @@ class AsyncReadModel:
 
     async def run_status(self, run_id: str) -> RunStatus | None:
         """A run's status record."""
-        return run_status(run_id, await self.batch.hgetall(status_key("run", run_id)))
+        return run_status(run_id, await self.batch.hmget(status_key("run", run_id), RUN_FIELDS))
+
+    async def run_metrics(self, run_id: str) -> RunMetrics | None:
+        """A run's loss curves."""
+        reply = await self.batch.hmget(status_key("run", run_id), _METRIC_FIELDS)
+        return run_metrics(run_id, reply)
 
     async def tokenizer_status(self, tokenizer_id: str) -> TokenizerStatus | None:
         """A tokenizer's status record."""
         reply = await self.batch.hgetall(status_key("tokenizer", tokenizer_id))
         return tokenizer_status(tokenizer_id, reply)
 
-    async def runs(self, *, offset: int = 0, limit: int = 50) -> RunPage:
-        """Runs, newest request first."""
-        members = list(await self.client.zrevrange(names.RUN_INDEX, offset, offset + limit - 1))
-        total = int(await self.client.zcard(names.RUN_INDEX))
+    async def runs(
+        self, *, offset: int = 0, limit: int = 50, wanted: RunFilter = EVERY_RUN
+    ) -> RunPage:
+        """Runs, newest request first; only those `wanted` passes."""
+        index = names.RUN_INDEX
+        if not wanted:
+            members = list(await self.client.zrevrange(index, offset, offset + limit - 1))
+            return await self._page(members, int(await self.client.zcard(index)), offset, limit)
+        found: list[str] = []
+        start = 0
+        while chunk := list(await self.client.zrevrange(index, start, start + _CHUNK - 1)):
+            found += matching(chunk, await self._hmget(chunk, _FILTER_FIELDS), wanted)
+            start += _CHUNK
+        return await self._page(found[offset : offset + limit], len(found), offset, limit)
+
+    async def _hmget(self, members: Sequence[object], fields: tuple[str, ...]) -> list[object]:
         pipe = self.client.pipeline(transaction=False)
         for member in members:
-            pipe.hgetall(status_key("run", text(member)))
-        return page(members, await pipe.execute(), total, offset, limit)
+            pipe.hmget(status_key("run", text(member)), fields)
+        return list(await pipe.execute())
+
+    async def _page(
+        self, members: Sequence[object], total: int, offset: int, limit: int
+    ) -> RunPage:
+        return page(members, await self._hmget(members, RUN_FIELDS), total, offset, limit)
+
+    async def tokenizers(self, *, offset: int = 0, limit: int = 50) -> TokenizerPage:
+        """Tokenizers, newest request first."""
+        keys = [key async for key in self.client.scan_iter(match=TOKENIZER_PATTERN, count=1000)]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        replies = await pipe.execute()
+        return tokenizer_page([tokenizer_id(k) for k in keys], replies, offset, limit)
 
     async def applied(self, entry_id: str) -> bool:
         """True once the projector applied the `stream:training` entry `entry_id`."""

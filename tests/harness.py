@@ -103,9 +103,11 @@ def tiny_spec(corpus_file_id: str, **training: JsonValue) -> TrainingSpec:
     )
 
 
-def types_of(log: EventLog, correlation_id: str) -> list[str]:
-    """The event types about one run or tokenizer, in append order."""
-    return [entry.event().type for entry in log.read_correlation(correlation_id)]
+def types_of(log: EventLog, correlation_id: str, *, progress: bool = False) -> list[str]:
+    """The event types about one run or tokenizer, in append order; progress reports
+    (`training.progress`, as many as the run's length and rate make) only when asked."""
+    found = [entry.event().type for entry in log.read_correlation(correlation_id)]
+    return [kind for kind in found if progress or kind != "training.progress"]
 
 
 def events_of(log: EventLog, correlation_id: str, kind: type[E]) -> list[E]:
@@ -117,9 +119,16 @@ def events_of(log: EventLog, correlation_id: str, kind: type[E]) -> list[E]:
     ]
 
 
-def delivery(*, stopping: bool = False, attempt: int = 1, consumer: str = "test") -> Delivery:
+def delivery(
+    *,
+    stopping: bool = False,
+    attempt: int = 1,
+    consumer: str = "test",
+    stream: str = names.TRAINING_STREAM,
+    entry_id: str = "1-0",
+) -> Delivery:
     """What a handler is told about its entry, for calling a stage's handler directly."""
     stop = threading.Event()
     if stopping:
         stop.set()
-    return Delivery(names.TRAINING_STREAM, "1-0", attempt, consumer, stop)
+    return Delivery(stream, entry_id, attempt, consumer, stop)

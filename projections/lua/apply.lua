@@ -43,8 +43,9 @@ local function derive(key, artifact, rule)
   else redis.call('HDEL', key, 'message') end
   if node then redis.call('HSET', key, 'node', node)
   else redis.call('HDEL', key, 'node') end
-  if h['file_id'] then redis.call('SET', artifact, h['file_id'])
+  if h['file_id'] and not h['deleted_at'] then redis.call('SET', artifact, h['file_id'])
   else redis.call('DEL', artifact) end
+  return h['deleted_at']
 end
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -54,8 +55,9 @@ local cur = redis.call('HMGET', KEYS[3], at_field, event_field)
 if (not cur[1]) or gt(f.at, cur[1]) or (f.at == cur[1] and gt(f.event, cur[2] or '')) then
   redis.call('HSET', KEYS[3], at_field, f.at, event_field, f.event, unpack(f.set))
   if #f.clear > 0 then redis.call('HDEL', KEYS[3], unpack(f.clear)) end
-  if f.score then redis.call('ZADD', KEYS[5], f.score, f.subject) end
-  derive(KEYS[3], KEYS[4], RULES[f.kind])
+  local deleted = derive(KEYS[3], KEYS[4], RULES[f.kind])
+  if deleted then redis.call('ZREM', KEYS[5], f.subject)
+  elseif f.score then redis.call('ZADD', KEYS[5], f.score, f.subject) end
 end
 local checkpoint = redis.call('GET', KEYS[2])
 if (not checkpoint) or id_after(ARGV[1], checkpoint) then redis.call('SET', KEYS[2], ARGV[1]) end

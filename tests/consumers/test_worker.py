@@ -44,7 +44,7 @@ def test_a_worker_trains_and_uploads_then_stops_on_request(
         runner.join(timeout=30)
     assert not runner.is_alive()
     groups = {group["name"] for group in redis_client.xinfo_groups(names.TRAINING_STREAM)}
-    assert groups == {b"training", b"upload:node-a"}
+    assert groups == {b"training", b"upload:node-a", b"retention"}
 
 
 def test_when_one_consumer_ends_the_worker_stops_the_other(

@@ -69,10 +69,13 @@ def test_a_run_ends_with_a_pointer_to_a_model_that_loads_and_generates(
         "artifact.pointer_set",
     ]
     lines = pipeline.api.get(f"/runs/{run_id}/logs", params={"follow": "false"}).text
-    kinds = [json.loads(line[6:])["kind"] for line in lines.splitlines() if line[:6] == "data: "]
+    data = [json.loads(line[6:]) for line in lines.splitlines() if line[:6] == "data: "]
+    kinds = [line["kind"] for line in data[:-1]]
     assert kinds[0] == "started"
     assert "progress" in kinds
     assert kinds[-1] == "completed"
+    assert "event: end\n" in lines
+    assert data[-1] == {"status": "completed", "message": None}
 
 
 def test_a_tokenizer_job_and_a_run_that_uses_it_by_id(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -95,7 +98,7 @@ def test_a_tokenizer_job_and_a_run_that_uses_it_by_id(pipeline: Pipeline, tmp_pa
     run_id = pipeline.train(by_id)
     assert pipeline.wait_final(f"/runs/{run_id}")["status"] == "completed"
     model_dir = _download(pipeline, _pointer(pipeline, f"/runs/{run_id}/artifact"), tmp_path / "m")
-    assert Manifest.read(model_dir / MANIFEST_FILE).tokenizer == tokenizer_id
+    assert Manifest.read(model_dir / MANIFEST_FILE).tokenizer.tokenizer_id == tokenizer_id
     assert AutoTokenizer.from_pretrained(model_dir).get_vocab() == tokenizer.get_vocab()
 
 

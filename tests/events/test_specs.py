@@ -66,3 +66,24 @@ def test_artifact_pointer_validates_assignment() -> None:
         pointer.file_id = "nope"
     with pytest.raises(ValidationError):
         ArtifactPointer.model_validate({"storage": "disk", "file_id": CORPUS})
+
+
+def test_names_and_tags_are_kept_sorted_and_bounded() -> None:
+    spec = TrainingSpec(corpus_file_id=CORPUS, name="exp 1", tags={"b": "2", "a": "1"})
+    assert (spec.name, list(spec.tags)) == ("exp 1", ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"tags": {f"k{i}": "v" for i in range(21)}}, "at most 20 tags"),
+        ({"tags": {"bad key": "v"}}, "tag key 'bad key'"),
+        ({"tags": {"k": "x" * 201}}, "tag 'k': at most 200 printable characters"),
+        ({"tags": {"k": "line\nbreak"}}, "tag 'k': at most 200 printable characters"),
+        ({"name": "tab\there"}, "String should match pattern"),
+        ({"name": ""}, "at least 1 character"),
+    ],
+)
+def test_bad_names_and_tags_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TrainingSpec.model_validate({"corpus_file_id": CORPUS, **fields})

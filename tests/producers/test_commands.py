@@ -180,3 +180,18 @@ def test_writes_need_the_api_key_when_one_is_set(make_api: MakeApi) -> None:
     assert api.get("/runs").status_code == 200
     cancel = api.post(f"/runs/{right.json()['run_id']}/cancel")
     assert cancel.status_code == 401
+
+
+def test_delete_a_finished_run_once(api: TestClient, redis_client: redis.Redis) -> None:
+    assert api.delete("/runs/nobody").status_code == 404
+    run_id = api.post("/runs/train", json=SPEC).json()["run_id"]
+    running = api.delete(f"/runs/{run_id}")
+    assert (running.status_code, running.json()["code"]) == (409, "CONFLICT")
+    assert "cancel it" in running.json()["message"]
+    EventLog(redis_client).append(run_events(run_id)["training.failed"]())
+    first = api.delete(f"/runs/{run_id}")
+    assert (first.status_code, first.json()["run_id"]) == (202, run_id)
+    again = api.delete(f"/runs/{run_id}")
+    assert (again.status_code, again.json()) == (202, first.json())
+    deletions = [kind for kind in history(redis_client, run_id) if kind.endswith("revoked")]
+    assert deletions == ["artifact.pointer_revoked"]

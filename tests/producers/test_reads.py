@@ -143,29 +143,78 @@ def test_history_comes_from_the_log(projected: TestClient, redis_client: redis.R
     assert projected.get("/runs/nobody/events").status_code == 404
 
 
-def test_log_lines_as_server_sent_events(api: TestClient, redis_client: redis.Redis) -> None:
+def test_log_lines_as_server_sent_events(projected: TestClient, redis_client: redis.Redis) -> None:
     stream = names.run_logs_stream("r1")
-    first = text(redis_client.xadd(stream, {"line": "step 1 loss 3.2"}))
-    second = text(redis_client.xadd(stream, {"line": "step 2 loss 2.9"}))
-    response = api.get("/runs/r1/logs", params={"follow": "false"})
+    first = text(redis_client.xadd(stream, {"kind": "progress", "step": "1", "loss": "3.25"}))
+    second = text(redis_client.xadd(stream, {"kind": "progress", "step": "two", "loss": "x"}))
+    response = projected.get("/runs/r1/logs", params={"follow": "false"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.text == (
-        f'id: {first}\ndata: {{"line": "step 1 loss 3.2"}}\n\n'
-        f'id: {second}\ndata: {{"line": "step 2 loss 2.9"}}\n\n'
+        f'id: {first}\ndata: {{"kind": "progress", "step": 1, "loss": 3.25}}\n\n'
+        f'id: {second}\ndata: {{"kind": "progress", "step": "two", "loss": "x"}}\n\n'
     )
-    resumed = api.get("/runs/r1/logs", params={"follow": "false"}, headers={"Last-Event-ID": first})
+    resumed = projected.get(
+        "/runs/r1/logs", params={"follow": "false"}, headers={"Last-Event-ID": first}
+    )
     assert resumed.text.startswith(f"id: {second}\n")
-    assert api.get("/runs/r1/logs", headers={"Last-Event-ID": "nope"}).status_code == 422
-    beyond = api.get("/runs/r1/logs", headers={"Last-Event-ID": "0-20000000000000000000"})
+    assert projected.get("/runs/r1/logs", headers={"Last-Event-ID": "nope"}).status_code == 422
+    beyond = projected.get("/runs/r1/logs", headers={"Last-Event-ID": "0-20000000000000000000"})
     assert (beyond.status_code, beyond.json()["code"]) == (422, "INVALID_REQUEST")
+
+
+def test_the_log_of_an_unknown_run_is_404(api: TestClient) -> None:
+    response = api.get("/runs/nobody/logs")
+    assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND")
+
+
+def test_the_log_of_a_finished_run_ends_with_its_status(
+    projected: TestClient, redis_client: redis.Redis
+) -> None:
+    entry = text(redis_client.xadd(names.run_logs_stream("r0"), {"kind": "completed"}))
+    response = projected.get("/runs/r0/logs")
+    assert response.text == (
+        f'id: {entry}\ndata: {{"kind": "completed"}}\n\n'
+        'event: end\ndata: {"status": "completed", "message": null}\n\n'
+    )
 
 
 def test_following_log_lines_ends_at_the_bound(
     make_api: MakeApi, redis_client: redis.Redis
 ) -> None:
     api = make_api(sse_max_s=0.3)
+    append_all(redis_client, [run_events("r2")["training.requested"]()])
     entry = text(redis_client.xadd(names.run_logs_stream("r2"), {"line": "started"}))
     response = api.get("/runs/r2/logs")
     assert response.text.startswith(f"id: {entry}\n")
     assert ": waiting\n\n" in response.text
+
+
+def test_runs_filtered_by_status_name_and_tags(projected: TestClient) -> None:
+    def ids(**params: str | list[str]) -> list[str]:
+        response = projected.get("/runs", params=params)
+        assert response.status_code == 200
+        return [item["run_id"] for item in response.json()["items"]]
+
+    assert ids(status="completed") == ["r0"]
+    assert ids(name="r1*") == ["r1"]
+    assert ids(tag=["dataset=tiny", "lr=5e-4"]) == ["r1", "r0"]
+    assert ids(tag="dataset=other") == []
+    for bad in ("dataset", "bad key=1"):
+        response = projected.get("/runs", params={"tag": bad})
+        assert (response.status_code, response.json()["errors"][0]["field"]) == (422, "query.tag")
+    assert projected.get("/runs", params={"status": "lost"}).status_code == 422
+
+
+def test_metrics_and_tokenizers(projected: TestClient) -> None:
+    metrics = projected.get("/runs/r0/metrics")
+    assert metrics.json() == {
+        "run_id": "r0",
+        "step": None,
+        "total_steps": None,
+        "train": [],
+        "validation": [],
+    }
+    assert projected.get("/runs/nobody/metrics").status_code == 404
+    page = projected.get("/tokenizers").json()
+    assert ([t["tokenizer_id"] for t in page["items"]], page["total"]) == (["t0"], 1)

@@ -17,9 +17,11 @@ from events import (
     CancelRequestedPayload,
     Event,
     FailurePayload,
+    MetricPoint,
     NodePayload,
     PointerRevokedPayload,
     PointerSetPayload,
+    ProgressPayload,
     Subject,
     TokenizerCompleted,
     TokenizerCompletedPayload,
@@ -32,6 +34,7 @@ from events import (
     TrainingCompletedPayload,
     TrainingFailed,
     TrainingMetrics,
+    TrainingProgressed,
     TrainingRequested,
     TrainingSpec,
     TrainingStarted,
@@ -62,6 +65,9 @@ class Clock:
         return f"e{self.count:04d}", at(self.count if t is None else t)
 
 
+TAGS = {"dataset": "tiny", "lr": "5e-4"}
+
+
 def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., Event]]:
     """Builders of every run event for `run`, keyed by event type."""
     c = clock or Clock()
@@ -72,10 +78,20 @@ def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., 
 
     return {
         "training.requested": lambda t=None: TrainingRequested(
-            **common(t), payload=TrainingSpec(corpus_file_id=FILE_A)
+            **common(t), payload=TrainingSpec(corpus_file_id=FILE_A, name=f"{run} name", tags=TAGS)
         ),
         "training.started": lambda t=None, node="n1": TrainingStarted(
             **common(t), payload=NodePayload(node_id=node)
+        ),
+        "training.progress": lambda t=None, step=10: TrainingProgressed(
+            **common(t),
+            payload=ProgressPayload(
+                node_id="n1",
+                step=step,
+                total_steps=20,
+                train=[MetricPoint(step=s, loss=4.0 - s / 10) for s in range(1, step + 1)],
+                validation=[MetricPoint(step=step, loss=3.5)],
+            ),
         ),
         "training.completed": lambda t=None, node="n1": TrainingCompleted(
             **common(t), payload=TrainingCompletedPayload(node_id=node, metrics=METRICS)
@@ -88,6 +104,10 @@ def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., 
         ),
         "training.cancelled": lambda t=None: TrainingCancelled(
             **common(t), payload=NodePayload(node_id="n1")
+        ),
+        "run.deleted": lambda t=None: ArtifactPointerRevoked(
+            **common(t),
+            payload=PointerRevokedPayload(subject="run", reason="no longer needed", deleted=True),
         ),
         **artifact_events("run", common),
     }

@@ -39,9 +39,12 @@ def test_reads_of_one_turn_share_one_pipeline(redis_client: redis.Redis, redis_u
         counting = CountingRedis(connection_pool=pool)
         batcher = ReadBatcher(counting)
         replies = await asyncio.gather(
-            batcher.get("pointer"), batcher.get("missing"), batcher.hgetall("record")
+            batcher.get("pointer"),
+            batcher.get("missing"),
+            batcher.hgetall("record"),
+            batcher.hmget("record", ("status", "name")),
         )
-        assert list(replies) == [b"file", None, {b"status": b"queued"}]
+        assert list(replies) == [b"file", None, {b"status": b"queued"}, [b"queued", None]]
         assert counting.pipelines == 1
         assert await batcher.get("pointer") == b"file"
         assert counting.pipelines == 2

@@ -9,24 +9,33 @@ import pytest
 
 from projections import MemoryModel, Record, derive, project
 from projections.projection import GROUPS, format_at, micros
-from tests.projections.factories import FILE_A, FILE_B, Clock, run_events, tokenizer_events
+from tests.projections.factories import FILE_A, FILE_B, Clock, at, run_events, tokenizer_events
 
 DEFERRED = (
     "artifact upload waiting for Data Bank (attempt 2 failed: TransientError: 503); "
     "next attempt at about 2030-01-01T00:01:40.000000Z"
 )
+CURVES = (
+    '{"train":[[1,3.9],[2,3.8],[3,3.7],[4,3.6],[5,3.5],[6,3.4],[7,3.3],[8,3.2],[9,3.1],[10,3.0]],'
+    '"validation":[[10,3.5]]}'
+)
 RUN_SLOTS = {
-    "training.requested": ("requested", ()),
+    "training.requested": ("requested", ("r1 name", '{"dataset":"tiny","lr":"5e-4"}')),
     "training.started": ("started", ("n1",)),
+    "training.progress": (
+        "progress",
+        ("10", "20", "3.0", "3.5", CURVES),
+    ),
     "training.failed": ("failed", ("out of memory", "oom")),
     "training.cancel_requested": ("cancel_requested", ("no longer needed",)),
     "training.cancelled": ("cancelled", ("n1",)),
-    "artifact.uploaded": ("uploaded", ("n1",)),
+    "artifact.uploaded": ("uploaded", ("n1", "10")),
     "artifact.upload_failed": ("upload", ("artifact upload failed", None)),
     "artifact.upload_deferred": ("upload", (None, DEFERRED)),
     "artifact.upload_requested": ("upload", (None, "artifact upload requested again")),
     "artifact.pointer_set": ("pointer", (FILE_A, None)),
     "artifact.pointer_revoked": ("pointer", (None, "artifact pointer revoked: bad weights")),
+    "run.deleted": ("deleted", ("deleted: no longer needed",)),
 }
 
 
@@ -237,3 +246,15 @@ def test_derive_falls_back_to_queued() -> None:
         "status": "trained",
         "node": "n",
     }
+
+
+def test_a_deletion_outlasts_any_later_request_or_pointer() -> None:
+    make = run_events("r1")
+    model = MemoryModel()
+    for event in (make["run.deleted"](t=1), make["training.requested"](t=5)):
+        model.apply(project(event))
+    model.apply(project(make["artifact.pointer_set"](t=6)))
+    record = model.get("run", "r1")
+    assert record is not None
+    assert (record.file_id(), record.index_score(), record.score) == (None, None, micros(at(5)))
+    assert record.fields("run")["status"] == "deleted"

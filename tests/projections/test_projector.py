@@ -115,3 +115,22 @@ def test_serve_stops_on_sigterm(redis_client: redis.Redis) -> None:
     projector.serve()
     killer.join(10)
     assert projector.consumer.stopping.is_set()
+
+
+def test_a_deleted_run_leaves_the_index_and_its_pointer_for_good(
+    redis_client: redis.Redis,
+) -> None:
+    make = run_events("r1")
+    append_all(redis_client, [*completed_run("r1"), make["run.deleted"]()])
+    drain(Projector(redis_client, config=FAST))
+    status = ReadModel(redis_client).run_status("r1")
+    assert status is not None
+    assert (status.status, status.message) == ("deleted", "deleted: no longer needed")
+    assert redis_client.get(names.run_artifact_key("r1")) is None
+    assert redis_client.zrange(names.RUN_INDEX, 0, -1) == []
+    assert redis_client.hget(names.run_status_key("r1"), "file_id") == FILE_A.encode()
+
+    append_all(redis_client, [make["training.requested"](t=99), make["artifact.pointer_set"]()])
+    drain(Projector(redis_client, config=FAST))
+    assert redis_client.zrange(names.RUN_INDEX, 0, -1) == []
+    assert redis_client.get(names.run_artifact_key("r1")) is None

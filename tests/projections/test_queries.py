@@ -9,10 +9,17 @@ import redis
 import redis.asyncio
 
 from events import EventLog, names, text
-from projections import AsyncReadModel, Projector, ReadModel, position
+from projections import AsyncReadModel, Projector, ReadModel, RunFilter, position
 from projections.queries import passed
 from tests.events.appending import append_all
-from tests.projections.factories import FILE_A, Clock, completed_run, run_events, tokenizer_events
+from tests.projections.factories import (
+    FILE_A,
+    TAGS,
+    Clock,
+    completed_run,
+    run_events,
+    tokenizer_events,
+)
 from tests.projections.helpers import FAST, drain
 
 
@@ -25,6 +32,7 @@ def projected(redis_client: redis.Redis) -> redis.Redis:
     make = tokenizer_events("t0", clock)
     events += [make[k]() for k in ("tokenizer.requested", "tokenizer.completed")]
     events += [make["artifact.pointer_set"](), run_events("r1", clock)["training.failed"]()]
+    events += [run_events("r0", clock)["training.progress"](step=4)]
     append_all(redis_client, events)
     drain(Projector(redis_client, config=FAST))
     return redis_client
@@ -106,6 +114,11 @@ def test_async_queries_match_sync(projected: redis.Redis, redis_url: str) -> Non
             assert await reads.run_status("r1") == sync.run_status("r1")
             assert await reads.tokenizer_status("t0") == sync.tokenizer_status("t0")
             assert await reads.runs(offset=1, limit=3) == sync.runs(offset=1, limit=3)
+            wanted = RunFilter(status="completed", name="r[02]*")
+            filtered = await reads.runs(limit=1, wanted=wanted)
+            assert filtered == sync.runs(limit=1, wanted=wanted)
+            assert await reads.run_metrics("r0") == sync.run_metrics("r0")
+            assert await reads.tokenizers() == sync.tokenizers()
             checkpoint = names.checkpoint_key(names.PROJECTOR_GROUP, names.TRAINING_STREAM)
             done = text(await client.get(checkpoint) or b"")
             assert await reads.applied(done)
@@ -114,3 +127,55 @@ def test_async_queries_match_sync(projected: redis.Redis, redis_url: str) -> Non
             await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_run_names_tags_and_progress_are_in_the_status(projected: redis.Redis) -> None:
+    run = ReadModel(projected).run_status("r0")
+    assert run is not None
+    assert (run.name, run.tags) == ("r0 name", TAGS)
+    assert run.progress is not None
+    assert (run.progress.step, run.progress.total_steps) == (4, 20)
+    assert (run.progress.train_loss, run.progress.val_loss) == (3.6, 3.5)
+    plain = ReadModel(projected).run_status("r1")
+    assert plain is not None
+    assert plain.progress is None
+
+
+def test_filters_match_status_name_pattern_and_every_tag(projected: redis.Redis) -> None:
+    reads = ReadModel(projected)
+
+    def ids(wanted: RunFilter, **page: int) -> list[str]:
+        return [r.run_id for r in reads.runs(wanted=wanted, **page).items]
+
+    assert ids(RunFilter(status="completed")) == ["r2", "r0"]
+    assert ids(RunFilter(name="r3 name")) == ["r3"]
+    assert ids(RunFilter(name="r*", status="queued")) == ["r4", "r3"]
+    assert ids(RunFilter(tags={"dataset": "tiny"}), offset=1, limit=2) == ["r3", "r2"]
+    assert reads.runs(wanted=RunFilter(tags={"dataset": "tiny"})).total == 5
+    assert ids(RunFilter(tags={"dataset": "tiny", "lr": "1"})) == []
+    projected.hdel(names.run_status_key("r4"), "tags", "name")
+    assert ids(RunFilter(name="*")) == ["r3", "r2", "r1", "r0"]
+    assert ids(RunFilter(tags={"dataset": "tiny"})) == ["r3", "r2", "r1", "r0"]
+
+
+def test_metrics_hold_both_curves(projected: redis.Redis) -> None:
+    metrics = ReadModel(projected).run_metrics("r0")
+    assert metrics is not None
+    assert (metrics.step, metrics.total_steps) == (4, 20)
+    assert [(p.step, p.loss) for p in metrics.train] == [(1, 3.9), (2, 3.8), (3, 3.7), (4, 3.6)]
+    assert [(p.step, p.loss) for p in metrics.validation] == [(4, 3.5)]
+    quiet = ReadModel(projected).run_metrics("r3")
+    assert quiet is not None
+    assert (quiet.step, quiet.train) == (None, [])
+    assert ReadModel(projected).run_metrics("nope") is None
+
+
+def test_tokenizers_newest_first_a_page_at_a_time(projected: redis.Redis) -> None:
+    make = tokenizer_events("t1", Clock())
+    append_all(projected, [make["tokenizer.requested"](t=10_000)])
+    drain(Projector(projected, config=FAST))
+    reads = ReadModel(projected)
+    page = reads.tokenizers(limit=1)
+    assert ([t.tokenizer_id for t in page.items], page.total, page.next_offset) == (["t1"], 2, 1)
+    last = reads.tokenizers(offset=1, limit=1)
+    assert ([t.tokenizer_id for t in last.items], last.next_offset) == (["t0"], None)
