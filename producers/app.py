@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from httpservice import RequestIdMiddleware
-from producers import commands, errors, health, logs, reads
+from producers import commands, errors, health, logs, reads, ui
 from producers.config import ApiConfig
 from producers.services import Services
 
@@ -25,6 +25,8 @@ def create_app(config: ApiConfig) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=services.lifespan,
+        docs_url=None,  # `ui.install_docs` serves Swagger UI from local files
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(RequestIdMiddleware, observe=services.metrics.observe)
@@ -32,4 +34,6 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.include_router(commands.router(services))
     app.include_router(logs.router(services))
     app.include_router(health.router(services))
+    app.include_router(ui.router(services))
+    ui.install_docs(app, app.title)
     return app

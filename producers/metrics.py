@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import Route
 from starlette.types import Scope
 
-from events import group_stats, names, text
+from events import GroupStats, group_stats, names, text
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -30,6 +30,11 @@ def _groups(client: redis.Redis) -> list[tuple[str, str]]:
         if client.exists(stream):
             pairs.update((stream, text(row["name"])) for row in client.xinfo_groups(stream))
     return sorted(pairs)
+
+
+def group_table(client: redis.Redis) -> list[GroupStats]:
+    """The stats of every group `/metrics` reports, in (stream, group) order (also `/ui`'s)."""
+    return [group_stats(client, stream, group) for stream, group in _groups(client)]
 
 
 class GroupCollector(Collector):
@@ -56,7 +61,7 @@ class GroupCollector(Collector):
         )
         try:
             client = self.client()
-            stats = [group_stats(client, s, g) for s, g in _groups(client)]
+            stats = group_table(client)
         except (redis.ConnectionError, redis.TimeoutError):
             up.add_metric([], 0)
             return [up]
