@@ -1,8 +1,8 @@
 """`manifest.json`: what a run directory holds and how it was made, readable without torch.
 
-It travels inside the artifact tar, so whoever downloads a model learns its corpus, tokenizer,
-parameters, results and library versions; after the upload the worker's copy gains the
-`artifact_pointer`.
+It travels inside the artifact tar, so whoever downloads a model learns its corpus, tokenizer
+(and how it was made), parameters, results, and the versions of trainledger and the libraries
+that trained it; after the upload the worker's copy gains the `artifact_pointer`.
 """
 
 from __future__ import annotations
@@ -11,16 +11,20 @@ import os
 import platform
 from importlib.metadata import version
 from pathlib import Path
-from typing import Literal, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from events import ArtifactPointer, FileId, RunId, TrainingMetrics, TrainingParams
+from events import (
+    ArtifactPointer,
+    FileId,
+    RunId,
+    TokenizerParams,
+    TrainingMetrics,
+    TrainingParams,
+)
 
 MANIFEST_FILE = "manifest.json"
-
-TRAINED_WITH_RUN = "trained with run"
-"""The manifest's `tokenizer` when the run trained its own tokenizer."""
 
 
 class _Record(BaseModel):
@@ -40,18 +44,41 @@ class Timings(_Record):
     """Writing model and tokenizer files."""
 
 
+class TokenizerRecord(_Record):
+    """The tokenizer the model was trained with: the run's own (with the parameters it was
+    trained with) or one trained before (its id); either way the vocabulary it has."""
+
+    params: TokenizerParams | None = None
+    """Vocabulary size asked and minimum pair frequency of the run's own tokenizer."""
+    tokenizer_id: RunId | None = None
+    """The tokenizer reused."""
+    vocab_size: int = Field(ge=1)
+    """The vocabulary it has: below `params.vocab_size` when the corpus has fewer merges."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.params is None) == (self.tokenizer_id is None):
+            raise ValueError(
+                "a tokenizer is trained with the run (params) or reused (tokenizer_id)"
+            )
+        return self
+
+
 class LibraryVersions(_Record):
     """The versions that produced the files, for whoever has to load them later."""
 
+    trainledger: str
     python: str
     torch: str
     transformers: str
     tokenizers: str
 
     @classmethod
-    def current(cls) -> Self:
-        """The versions installed in this process (read from package metadata, no heavy import)."""
+    def current(cls, trainledger: str) -> Self:
+        """The versions installed in this process (read from package metadata, no heavy
+        import), with trainledger's as the composition root tells it (`WorkerConfig`)."""
         return cls(
+            trainledger=trainledger,
             python=platform.python_version(),
             torch=version("torch"),
             transformers=version("transformers"),
@@ -65,8 +92,7 @@ class Manifest(_Record):
     run_id: RunId
     model: dict[str, JsonValue]
     """The model's configuration, as in its `config.json`."""
-    tokenizer: RunId | Literal["trained with run"]
-    """The id of the tokenizer used, or `TRAINED_WITH_RUN`."""
+    tokenizer: TokenizerRecord
     corpus_file_id: FileId
     training: TrainingParams
     metrics: TrainingMetrics

@@ -33,7 +33,8 @@ from consumers.cancel import CancelWatch
 from consumers.config import WorkerConfig
 from consumers.history import History, record
 from consumers.layout import staged
-from consumers.manifest import MANIFEST_FILE, TRAINED_WITH_RUN, LibraryVersions, Manifest
+from consumers.manifest import MANIFEST_FILE, LibraryVersions, Manifest, TokenizerRecord
+from consumers.progress import ProgressReporter
 from consumers.runlog import RunLog
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
 from consumers.tokenizer import CorpusError, train_tokenizer
@@ -127,14 +128,20 @@ class TrainingStage:
 
         with staged(self._layout.run_dir(run_id)) as out:
             try:
-                tokenizer, tokenizer_name, tokenizer_seconds = self._tokenizer(event, corpus, out)
+                tokenizer, tokenizer_record, tokenizer_seconds = self._tokenizer(event, corpus, out)
                 outcome = train_model(
                     corpus,
                     tokenizer,
                     spec,
                     out,
                     should_stop=should_stop,
-                    on_progress=lines.progress,
+                    on_progress=ProgressReporter(
+                        self._log,
+                        lines,
+                        event,
+                        self._config.node_id,
+                        self._config.metrics_interval_s,
+                    ),
                     progress_every=self._config.progress_interval_s,
                 )
             except CorpusError as error:
@@ -144,28 +151,30 @@ class TrainingStage:
             manifest = Manifest(
                 run_id=run_id,
                 model=outcome.model,
-                tokenizer=tokenizer_name,
+                tokenizer=tokenizer_record,
                 corpus_file_id=spec.corpus_file_id,
                 training=spec.training,
                 metrics=outcome.metrics,
                 timings=outcome.timings.model_copy(update={"tokenizer_seconds": tokenizer_seconds}),
                 device=outcome.device,
-                versions=LibraryVersions.current(),
+                versions=LibraryVersions.current(self._config.trainledger_version),
             )
             manifest.write(out / MANIFEST_FILE)
         return outcome.metrics
 
     def _tokenizer(
         self, event: TrainingRequested, corpus: Path, out: Path
-    ) -> tuple[PreTrainedTokenizerFast, str, float | None]:
-        """The run's tokenizer, the manifest's name for it, and the seconds training it took."""
+    ) -> tuple[PreTrainedTokenizerFast, TokenizerRecord, float | None]:
+        """The run's tokenizer, the manifest's record of it, and the seconds training it took."""
         chosen = event.payload.tokenizer
         if isinstance(chosen, TokenizerRef):
             tokenizer = fetch_tokenizer(self._log, self._artifacts, chosen.tokenizer_id)
-            return tokenizer, chosen.tokenizer_id, None
+            reused = TokenizerRecord(tokenizer_id=chosen.tokenizer_id, vocab_size=len(tokenizer))
+            return tokenizer, reused, None
         begun = time.perf_counter()
         tokenizer = train_tokenizer(corpus, chosen, out)
-        return tokenizer, TRAINED_WITH_RUN, time.perf_counter() - begun
+        trained = TokenizerRecord(params=chosen, vocab_size=len(tokenizer))
+        return tokenizer, trained, time.perf_counter() - begun
 
     def _finished(self, run_id: str) -> Manifest | None:
         """The manifest of a run directory that is complete (it appears only by rename)."""

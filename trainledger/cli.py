@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from trainledger import databank_cli, dlq_cli, inference_cli, local_cli, services_cli, worker_cli
+from trainledger import (
+    client,
+    databank_cli,
+    dlq_cli,
+    inference_cli,
+    local_cli,
+    services_cli,
+    worker_cli,
+)
+from trainledger.version import VersionOption, versioned
 
 app = typer.Typer(
     help="Train small language models; every artifact lives in Data Bank, coordinated by an event log.",
@@ -20,8 +29,12 @@ app.command("inference")(inference_cli.inference)
 app.command("worker")(worker_cli.worker)
 app.command("up")(local_cli.up)
 app.command("demo")(local_cli.demo)
+client.register(app)  # the client commands: train, runs, corpus, tokenizers, artifact, ...
 
 
 @app.callback()
-def main() -> None:
+def main(version: VersionOption = False) -> None:
     """trainledger: an event log on Redis Streams coordinating training and Data Bank."""
+
+
+versioned(app)  # last: every group added above gets `--version` too

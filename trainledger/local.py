@@ -2,9 +2,10 @@
 
 `local_stack` starts what the settings do not point elsewhere (no `REDIS__URL`: a private
 engine; no `APP__DATA_BANK_API_URL`: a local Data Bank with a fresh key) and every service
-as a child process, each waited for before the next; leaving the block stops them all. One
-stack at a time holds a root (`up.lock`), so a second one cannot start a second worker under
-the same node id or lose its services to "address already in use".
+as a child process, each waited for before the next; leaving the block stops them all. It
+runs one worker or several (`workers`), each with a node id of its own and a share of the
+cores. One stack at a time holds a root (`up.lock`), so a second one cannot start a second
+worker under the same node id or lose its services to "address already in use".
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def data_bank(settings: Settings, root: Path, ports: Ports) -> tuple[str, str, l
     return url, key, [ServiceSpec("databank", args, env, f"{url}/readyz")]
 
 
+def worker_services(settings: Settings, workers: int) -> list[ServiceSpec]:
+    """`workers` worker processes: node ids `<node>-1`, `<node>-2`, ... (one worker keeps the
+    plain node id), torch threads split so that together they do not oversubscribe the cores
+    (`WORKER__TORCH_THREADS` when set)."""
+    threads = {"WORKER__TORCH_THREADS": str(settings.worker.threads(workers))}
+    if workers == 1:
+        return [ServiceSpec("worker", ("worker",), threads)]
+    node = settings.app.node_id
+    return [
+        ServiceSpec(f"worker-{n}", ("worker",), {**threads, "APP__NODE_ID": f"{node}-{n}"})
+        for n in range(1, workers + 1)
+    ]
+
+
 @contextmanager
 def hold_root(root: Path) -> Iterator[None]:
     """Hold `root/up.lock` for the block, or raise `RootBusy` naming the PID that holds it.
@@ -115,25 +130,30 @@ def hold_root(root: Path) -> Iterator[None]:
 
 @contextmanager
 def local_stack(
-    settings: Settings, root: Path, ports: Ports, policy: RestartPolicy | None = None
+    settings: Settings,
+    root: Path,
+    ports: Ports,
+    policy: RestartPolicy | None = None,
+    *,
+    workers: int = 1,
 ) -> Iterator[tuple[Stack, Supervisor]]:
-    """Run every service under `root` (data, artifacts, logs; made absolute here) until the
-    block ends; the supervisor's `watch` keeps them running meanwhile."""
+    """Run every service under `root` (data, artifacts, logs; made absolute here), with
+    `workers` workers, until the block ends; the supervisor's `watch` keeps them running."""
     root = root.resolve()
-    with hold_root(root), _stack(settings, root, ports, policy) as running:
+    with hold_root(root), _stack(settings, root, ports, policy, workers) as running:
         yield running
 
 
 @contextmanager
 def _stack(
-    settings: Settings, root: Path, ports: Ports, policy: RestartPolicy | None
+    settings: Settings, root: Path, ports: Ports, policy: RestartPolicy | None, workers: int
 ) -> Iterator[tuple[Stack, Supervisor]]:
     bank_url, bank_key, bank = data_bank(settings, root, ports)
     api, inference = _url(ports.api), _url(ports.inference)
     services = [
         *bank,
         ServiceSpec("projector", ("projector",)),
-        ServiceSpec("worker", ("worker",)),
+        *worker_services(settings, workers),
         ServiceSpec("api", ("api", "--port", str(ports.api)), ready_url=f"{api}/healthz"),
         ServiceSpec(
             "inference",

@@ -37,8 +37,16 @@ def up(
     api_port: Annotated[int | None, typer.Option(help="Default: API__PORT.")] = None,
     databank_port: Annotated[int, typer.Option(help="Port of the local Data Bank.")] = 8010,
     inference_port: Annotated[int | None, typer.Option(help="Default: INFERENCE__PORT.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes, node ids <node>-1, <node>-2, ..., "
+            "the cores split between them (WORKER__TORCH_THREADS each).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run engine, Data Bank, projector, worker, API and inference here until Ctrl-C,
+    """Run engine, Data Bank, projector, worker(s), API and inference here until Ctrl-C,
     restarting a service that exits; one that keeps dying stops them all (exit 1)."""
     settings = start("up")
     ports = Ports(
@@ -50,7 +58,7 @@ def up(
         stopping.set()
 
     try:
-        with local_stack(settings, root, ports) as (stack, supervisor):
+        with local_stack(settings, root, ports, workers=workers) as (stack, supervisor):
             for sig in (signal.SIGINT, signal.SIGTERM):  # a signal while starting unwinds it
                 signal.signal(sig, on_signal)
             show(stack)

@@ -7,6 +7,7 @@ service is handed an absolute path (valkey, for one, changes into its `--dir` fi
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -100,10 +101,18 @@ class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     progress_interval_s: float = Field(default=5.0, ge=0)
+    metrics_interval_s: float = Field(default=30.0, ge=0)
     cancel_check_s: float = Field(default=0.5, ge=0)
     visibility_timeout_ms: int = Field(default=30_000, ge=100)
     upload_retry_window_s: float = Field(default=3600, ge=0)
     """How long an upload is tried again while Data Bank fails transiently."""
+    torch_threads: int | None = Field(default=None, ge=1, le=4096)
+    """Torch's threads per worker; by default the cores split between the workers."""
+
+    def threads(self, workers: int = 1) -> int:
+        """Torch's threads for each of `workers` workers on this machine: the setting, or the
+        cores this process may run on split evenly (at least one), so they do not oversubscribe."""
+        return self.torch_threads or max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 class Settings(BaseSettings):

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable
 from types import FrameType
 
+import torch
 import typer
 from pydantic import ValidationError
 from transformers.utils import logging as transformers_logging
@@ -22,6 +23,7 @@ from databank import DataBankClient
 from events import connect, engine_url
 from trainledger.settings import Settings
 from trainledger.startup import start
+from trainledger.version import version
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,12 @@ def worker_config(settings: Settings) -> WorkerConfig:
         node_id=settings.app.node_id,
         artifacts_root=settings.app.artifacts_root,
         progress_interval_s=settings.worker.progress_interval_s,
+        metrics_interval_s=settings.worker.metrics_interval_s,
         cancel_check_s=settings.worker.cancel_check_s,
         visibility_timeout_ms=settings.worker.visibility_timeout_ms,
         upload_retry_window_s=settings.worker.upload_retry_window_s,
         durability=settings.redis.durability(),
+        trainledger_version=version(),
     )
 
 
@@ -65,15 +69,18 @@ def worker() -> None:
         typer.echo(f"invalid worker settings (APP__*, WORKER__*): {error}", err=True)
         raise typer.Exit(2) from None
     _quiet_transformers()
+    threads = settings.worker.threads()
+    torch.set_num_threads(threads)  # the stages' threads take it up when they first use torch
     with (
         engine_url(settings.redis.url, settings.redis.data_dir) as redis_url,
         DataBankClient(url, key) as bank,
     ):
         node = Worker(connect(redis_url, settings.redis.policy()), bank, config)
         log.info(
-            "worker starting on node %s, artifacts in %s",
+            "worker starting on node %s, artifacts in %s, %d torch threads",
             config.node_id,
             config.artifacts_root,
+            threads,
             extra={"category": "worker", "event": "worker_starting", "node_id": config.node_id},
         )
 

@@ -46,4 +46,5 @@ def worker_config(tmp_path: Path) -> WorkerConfig:
         artifacts_root=tmp_path / "artifacts",
         progress_interval_s=0,
         cancel_check_s=0,
+        trainledger_version="1.2.3",
     )

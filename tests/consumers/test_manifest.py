@@ -14,18 +14,19 @@ from pydantic import ValidationError
 
 from consumers.manifest import (
     MANIFEST_FILE,
-    TRAINED_WITH_RUN,
     LibraryVersions,
     Manifest,
     Timings,
+    TokenizerRecord,
 )
 from events.envelope import TrainingMetrics
-from events.specs import ArtifactPointer, TrainingParams
+from events.specs import ArtifactPointer, TokenizerParams, TrainingParams
 
 FILE_ID = "ab" * 32
+TRAINED = TokenizerRecord(params=TokenizerParams(vocab_size=320, min_frequency=3), vocab_size=300)
 
 
-def make_manifest(tokenizer: str = TRAINED_WITH_RUN) -> Manifest:
+def make_manifest(tokenizer: TokenizerRecord = TRAINED) -> Manifest:
     return Manifest(
         run_id="run-1",
         model={"model_type": "gpt2", "n_layer": 1, "architectures": ["GPT2LMHeadModel"]},
@@ -45,7 +46,7 @@ def make_manifest(tokenizer: str = TRAINED_WITH_RUN) -> Manifest:
             tokenizer_seconds=0.1, data_seconds=0.01, train_seconds=0.5, save_seconds=0.02
         ),
         device="cpu",
-        versions=LibraryVersions.current(),
+        versions=LibraryVersions.current("1.2.3"),
     )
 
 
@@ -56,12 +57,18 @@ def test_round_trip_through_the_file(tmp_path: Path) -> None:
     manifest.write(path)
 
     assert Manifest.read(path) == manifest
-    assert json.loads(path.read_text())["tokenizer"] == "trained with run"
+    written = json.loads(path.read_text())
+    assert written["tokenizer"] == {
+        "params": {"vocab_size": 320, "min_frequency": 3},
+        "tokenizer_id": None,
+        "vocab_size": 300,
+    }
+    assert written["versions"]["trainledger"] == "1.2.3"
     assert [p.name for p in tmp_path.iterdir()] == [MANIFEST_FILE]
 
 
 def test_with_pointer_adds_the_pointer_and_keeps_the_rest(tmp_path: Path) -> None:
-    manifest = make_manifest(tokenizer="tok-7")
+    manifest = make_manifest(TokenizerRecord(tokenizer_id="tok-7", vocab_size=300))
     path = tmp_path / MANIFEST_FILE
     manifest.write(path)
 
@@ -74,8 +81,9 @@ def test_with_pointer_adds_the_pointer_and_keeps_the_rest(tmp_path: Path) -> Non
 
 
 def test_library_versions_are_those_installed() -> None:
-    versions = LibraryVersions.current()
+    versions = LibraryVersions.current("1.2.3")
 
+    assert versions.trainledger == "1.2.3"
     assert versions.python == platform.python_version()
     assert versions.torch == torch.__version__
     assert versions.transformers == transformers.__version__
@@ -90,6 +98,20 @@ def test_unknown_fields_and_bad_tokenizer_ids_are_rejected(tmp_path: Path) -> No
     with pytest.raises(ValidationError, match="surprise"):
         Manifest.read(path)
 
-    path.write_text(json.dumps({**data, "tokenizer": "not an id"}))
-    with pytest.raises(ValidationError, match="tokenizer"):
-        Manifest.read(path)
+    for tokenizer in (
+        {"tokenizer_id": "not an id", "vocab_size": 300},
+        "trained with run",  # the manifest before it recorded the tokenizer's parameters
+    ):
+        path.write_text(json.dumps({**data, "tokenizer": tokenizer}))
+        with pytest.raises(ValidationError, match="tokenizer"):
+            Manifest.read(path)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"params": {"vocab_size": 320}, "tokenizer_id": "tok-1"}],
+    ids=["neither", "both"],
+)
+def test_a_tokenizer_is_either_trained_with_the_run_or_reused(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match=r"trained with the run \(params\) or reused"):
+        TokenizerRecord.model_validate({**fields, "vocab_size": 300})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,36 @@ def test_same_content_gives_same_bytes_whatever_the_metadata(tmp_path: Path) -> 
 
     assert archive(first) == archive(second)
     assert archive(first, chunk_size=7) == archive(first, chunk_size=1 << 20)
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process's umask for the block (a node's umask decides the modes its files get)."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def modes(tar: bytes) -> set[tuple[bool, int]]:
+    with tarfile.open(fileobj=io.BytesIO(tar)) as opened:
+        return {(member.isdir(), member.mode) for member in opened.getmembers()}
+
+
+@pytest.mark.parametrize("mask", [0o077, 0o027, 0o002, 0o000])
+def test_members_have_uniform_modes_whatever_the_nodes_umask(tmp_path: Path, mask: int) -> None:
+    with umask(0o022):
+        usual = make_tree(tmp_path / "usual")
+    with umask(mask):
+        other = make_tree(tmp_path / "other")
+        (other / "run.sh").write_text("#!/bin/sh\n")
+        (other / "run.sh").chmod(0o777 & ~mask)  # executable where the node allows it
+    (usual / "run.sh").write_text("#!/bin/sh\n")
+    assert {(path.stat().st_mode & 0o777) for path in other.rglob("*")} != {0o644, 0o755}
+
+    assert archive(other) == archive(usual)
+    assert modes(archive(other)) == {(False, 0o644), (True, 0o755)}
 
 
 def test_different_content_gives_different_bytes(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import redis
 from transformers import PreTrainedTokenizerFast
 
 from consumers import Manifest, TrainingStage, WorkerConfig
-from consumers.manifest import MANIFEST_FILE, TRAINED_WITH_RUN
+from consumers.manifest import MANIFEST_FILE, TokenizerRecord
 from consumers.uploader import ArtifactUploader
 from databank import DataBankClient, TransientError
 from events import (
@@ -21,10 +21,12 @@ from events import (
     EventLog,
     Interrupted,
     PointerSetPayload,
+    TokenizerParams,
     TokenizerRef,
     TrainingCancelRequested,
     TrainingCompleted,
     TrainingFailed,
+    TrainingProgressed,
     TrainingRequested,
     TrainingSpec,
     names,
@@ -81,11 +83,13 @@ def test_a_request_is_trained_saved_and_completed(
     manifest = Manifest.read(run_dir / MANIFEST_FILE)
     assert completed.payload.node_id == "node-a"
     assert completed.payload.metrics == manifest.metrics
-    assert (manifest.run_id, manifest.tokenizer, manifest.corpus_file_id) == (
-        RUN,
-        TRAINED_WITH_RUN,
-        corpus_id,
+    assert (manifest.run_id, manifest.corpus_file_id) == (RUN, corpus_id)
+    asked = TokenizerParams(vocab_size=300, min_frequency=2)  # tiny_spec's
+    assert tiny_spec(corpus_id).tokenizer == asked
+    assert manifest.tokenizer == TokenizerRecord(
+        params=asked, vocab_size=manifest.model["vocab_size"]
     )
+    assert manifest.versions.trainledger == worker_config.trainledger_version == "1.2.3"
     assert manifest.timings.tokenizer_seconds is not None
     assert manifest.artifact_pointer is None
     assert {"model.safetensors", "tokenizer.json", "config.json"} <= {
@@ -206,7 +210,8 @@ def test_a_run_uses_a_tokenizer_named_by_id(
     stage.handle(_request(redis_client, spec), delivery())
 
     manifest = Manifest.read(worker_config.layout.run_dir(RUN) / MANIFEST_FILE)
-    assert (manifest.tokenizer, manifest.timings.tokenizer_seconds) == ("tok-1", None)
+    reused = TokenizerRecord(tokenizer_id="tok-1", vocab_size=len(tokenizer))
+    assert (manifest.tokenizer, manifest.timings.tokenizer_seconds) == (reused, None)
     assert manifest.model["vocab_size"] == len(tokenizer)
 
 
@@ -241,3 +246,22 @@ def test_a_cancel_during_training_stops_it_between_steps(
     assert types_of(EventLog(redis_client), RUN)[-1] == "training.cancelled"
     assert _lines(redis_client)[-1] == "cancelled"
     assert _leftovers(worker_config) == []
+
+
+def test_progress_reports_carry_the_loss_curves(
+    stage: TrainingStage, redis_client: redis.Redis, corpus_id: str
+) -> None:
+    spec = tiny_spec(corpus_id, max_steps=6, eval_every_steps=2)
+    stage.handle(_request(redis_client, spec), delivery())
+
+    log = EventLog(redis_client)
+    reports = events_of(log, RUN, TrainingProgressed)
+    # the first report goes out at once; later ones wait out the interval, but the last
+    # step's always goes, holding the whole curves and the final validation loss
+    assert [r.payload.step for r in reports] == [1, 6]
+    last = reports[-1].payload
+    assert [p.step for p in last.train] == [1, 2, 3, 4, 5, 6]
+    assert [p.step for p in last.validation] == [2, 4, 6]
+    completed = events_of(log, RUN, TrainingCompleted)[0]
+    assert last.validation[-1].loss == completed.payload.metrics.val_loss
+    assert types_of(log, RUN, progress=True).count("training.progress") == 2

@@ -36,15 +36,19 @@ def answers(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """`trainledger up` in a process of its own, stopped with SIGTERM afterwards."""
+    """`trainledger up --workers 2` in a process of its own, stopped with SIGTERM afterwards."""
     root = tmp_path_factory.mktemp("up")
     ports = Ports.free()
     env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("REDIS__", "APP__"))
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REDIS__", "APP__", "WORKER__"))
     }
+    env["APP__NODE_ID"] = "box"
     process = subprocess.Popen(
         [sys.executable, "-m", "trainledger", "up", "--root", str(root), "--api-port", str(ports.api),
-         "--databank-port", str(ports.databank), "--inference-port", str(ports.inference)],
+         "--databank-port", str(ports.databank), "--inference-port", str(ports.inference),
+         "--workers", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -76,10 +80,19 @@ def test_up_runs_the_pipeline(stack: Stack) -> None:
     pointer, text = local_cli.use(stack, run_id)
     assert pointer == status.artifact
     assert text.startswith("The river")
-    for service in ("databank", "api", "inference", "worker"):
+    for service in ("databank", "api", "inference", "worker-1", "worker-2"):
         lines = logged.records((stack.logs / f"{service}.log").read_text())
         assert lines, f"{service} logged no JSON"
-        assert {line["service"] for line in lines} == {service}
+        assert {line["service"] for line in lines} == {service.partition("-")[0]}
+
+
+def test_up_starts_each_worker_with_its_node_id_and_share_of_the_cores(stack: Stack) -> None:
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for n in (1, 2):
+        lines = logged.records((stack.logs / f"worker-{n}.log").read_text())
+        [starting] = [line for line in lines if line.get("event") == "worker_starting"]
+        assert starting["node_id"] == f"box-{n}"
+        assert str(starting["message"]).endswith(f", {threads} torch threads")
 
 
 def test_a_run_that_never_appears_times_out(stack: Stack) -> None:

@@ -1,7 +1,8 @@
-"""The README's "Running it", exactly as written, in a fresh copy of the checkout.
+"""The README's first run and walk-through, exactly as written, in a fresh copy of the checkout.
 
 Default settings and a relative `var/`: `.venv/bin/trainledger up` from the checkout, the API
-and inference answering on the README's ports, the address table printed while `up` runs, a
+and inference answering on the README's ports, the address table printed while `up` runs; the
+README's marked shell blocks (first run, CLI walk-through) run as pasted in a second shell; a
 second `up` refused, `rebuild --verify` from another directory, a killed service restarted, and
 after SIGTERM no child and no engine left, checked by PID.
 """
@@ -42,6 +43,13 @@ def fresh_checkout(target: Path) -> Path:
             shutil.copyfile(ROOT / name, target / name)
     (target / ".venv").symlink_to(Path(sys.prefix))
     return target
+
+
+def readme_block(marker: str) -> str:
+    """The shell block the README marks with `<!-- readme-test: marker -->`."""
+    text = (ROOT / "README.md").read_text()
+    after = text.split(f"<!-- readme-test: {marker} -->\n```sh\n", 1)[1]
+    return after.split("\n```", 1)[0]
 
 
 def status(url: str) -> int | None:
@@ -90,6 +98,17 @@ def test_the_readme_commands_in_a_fresh_checkout(tmp_path: Path) -> None:
             f"{DATA_BANK}/files", headers={"X-API-Key": key}, files={"file": ("corpus.txt", b"x")}
         )
         assert uploaded.status_code == 201, uploaded.text
+
+        script = readme_block("first-run") + "\n" + readme_block("walk-through")
+        pasted = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], cwd=checkout, env=env,
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert pasted.returncode == 0, pasted.stderr[-3000:]
+        assert (checkout / "first-run-model" / "config.json").is_file()
+        listed = httpx.get(f"{API}/runs", params={"tag": "try=readme"}).json()["items"]
+        assert [(run["name"], run["status"]) for run in listed] == [("first-run", "completed")]
+        assert "would delete" in pasted.stdout, pasted.stdout[-2000:]
 
         second = subprocess.run(
             [".venv/bin/trainledger", "up"], cwd=checkout, env=env, capture_output=True,

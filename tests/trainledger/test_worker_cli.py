@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import torch
 from typer.testing import CliRunner
 
 from events import (
@@ -24,6 +25,7 @@ from tests.waiting import wait_until
 from trainledger import worker_cli
 from trainledger.cli import app
 from trainledger.settings import Settings
+from trainledger.version import version
 
 URL, KEY = "APP__DATA_BANK_API_URL", "APP__DATA_BANK_API_KEY"
 
@@ -60,6 +62,10 @@ def test_the_upload_retry_window_reaches_the_node(monkeypatch: pytest.MonkeyPatc
     assert worker_cli.worker_config(Settings()).upload_retry_window_s == 90
 
 
+def test_the_node_records_the_trainledger_version_in_its_manifests() -> None:
+    assert worker_cli.worker_config(Settings()).trainledger_version == version()
+
+
 def _ours() -> bool:
     handler = signal.getsignal(signal.SIGTERM)
     return getattr(handler, "__name__", "") == "on_signal"
@@ -77,6 +83,7 @@ def test_it_serves_this_node_until_sigterm(
         "REDIS__URL": redis_url,
         "APP__NODE_ID": "cli-node",
         "APP__ARTIFACTS_ROOT": str(tmp_path / "artifacts"),
+        "WORKER__TORCH_THREADS": "2",
         URL: local_bank.url,
         KEY: local_bank.key,
     }.items():
@@ -101,7 +108,11 @@ def test_it_serves_this_node_until_sigterm(
 
     driver = threading.Thread(target=drive)
     driver.start()
-    worker_cli.worker()  # in the main thread, where signal handlers live
+    try:
+        worker_cli.worker()  # in the main thread, where signal handlers live
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(1)  # as every test runs torch
     driver.join()
 
     assert failures == []
@@ -112,5 +123,7 @@ def test_it_serves_this_node_until_sigterm(
     err = capsys.readouterr().err
     [starting] = [r for r in logged.records(err) if r.get("event") == "worker_starting"]
     assert (starting["service"], starting["node_id"]) == ("worker", "cli-node")
+    assert str(starting["message"]).endswith(", 2 torch threads")
+    assert threads == 2
     assert local_bank.key in logged.formatter().secrets
     assert local_bank.key not in err
