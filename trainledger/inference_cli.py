@@ -1,4 +1,7 @@
-"""`trainledger inference`: serve text generation from the runs' artifacts in Data Bank."""
+"""`trainledger inference`: serve text generation from the runs' artifacts in Data Bank.
+
+The inference package (transformers) is imported when the command runs, so the command line
+loads fast for every other command."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import uvicorn
 
 from databank import ArtifactFetcher, DataBankClient
 from events import connect, engine_url
-from inference import Generator, create_app
 from projections import ReadModel
 from trainledger.startup import start
 
@@ -23,6 +25,8 @@ def inference(
     ] = None,
 ) -> None:
     """Serve POST /generate: run_id -> pointer -> verified artifact -> text."""
+    from inference import Generator, create_app
+
     settings = start("inference")
     bank_url, bank_key = settings.app.data_bank_api_url, settings.app.data_bank_api_key
     if not bank_url or not bank_key:

@@ -19,7 +19,6 @@ from rich.table import Table
 
 from databank import DataBankClient
 from events import ArtifactPointer, EngineError
-from inference import GenerateResponse
 from producers import RunAccepted
 from projections import RunStatus
 from trainledger.local import Ports, RootBusy, Stack, local_stack
@@ -158,6 +157,8 @@ def wait_for(stack: Stack, run_id: str, timeout: float) -> RunStatus:
 
 def use(stack: Stack, run_id: str) -> tuple[ArtifactPointer, str]:
     """Resolve the pointer through the API and generate through the inference service."""
+    from inference import GenerateResponse  # transformers: not for every command line start
+
     pointer = ArtifactPointer.model_validate_json(
         httpx.get(f"{stack.api_url}/runs/{run_id}/artifact", timeout=30).content
     )

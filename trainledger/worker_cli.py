@@ -4,6 +4,9 @@ The stages run in threads of this process (no `exec`), so the JSON logging confi
 stays in force for all of them, with the Data Bank key masked. Without Data Bank there is no
 worker (an artifact that cannot be uploaded is a failed run), so the command refuses to start
 when `APP__DATA_BANK_API_URL` or `APP__DATA_BANK_API_KEY` is missing.
+
+torch, transformers and the stages are imported when the command runs, not when the command
+line loads: every `trainledger` command (the client ones too) would otherwise pay seconds.
 """
 
 from __future__ import annotations
@@ -12,18 +15,19 @@ import logging
 import signal
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from pydantic import ValidationError
-from transformers.utils import logging as transformers_logging
 
-from consumers import Worker, WorkerConfig
 from databank import DataBankClient
 from events import connect, engine_url
 from trainledger.settings import Settings
 from trainledger.startup import start
 from trainledger.version import version
+
+if TYPE_CHECKING:
+    from consumers import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +39,16 @@ MISSING_DATA_BANK = (
 
 def _quiet_transformers() -> None:
     """No progress bars in JSON logs (transformers leaves this function unannotated)."""
+    from transformers.utils import logging as transformers_logging
+
     disable: Callable[[], None] = transformers_logging.disable_progress_bar
     disable()
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
     """The worker's configuration from the process settings."""
+    from consumers import WorkerConfig
+
     return WorkerConfig(
         node_id=settings.app.node_id,
         artifacts_root=settings.app.artifacts_root,
@@ -68,6 +76,10 @@ def worker() -> None:
     except ValidationError as error:
         typer.echo(f"invalid worker settings (APP__*, WORKER__*): {error}", err=True)
         raise typer.Exit(2) from None
+    import torch
+
+    from consumers import Worker
+
     _quiet_transformers()
     threads = settings.worker.threads()
     torch.set_num_threads(threads)  # the stages' threads take it up when they first use torch
