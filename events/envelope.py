@@ -13,7 +13,15 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from events.specs import ArtifactPointer, FileId, RunId, Strict, TokenizerSpec, TrainingSpec
+from events.specs import (
+    ArtifactPointer,
+    FileId,
+    ModelName,
+    RunId,
+    Strict,
+    TokenizerSpec,
+    TrainingSpec,
+)
 
 
 def new_event_id() -> str:
@@ -166,6 +174,21 @@ class ProgressPayload(Strict):
     validation: list[MetricPoint] = Field(default=[], max_length=MAX_METRIC_POINTS)
 
 
+class AliasSetPayload(Strict):
+    """`model@alias` now serves run `run_id` (a completed run)."""
+
+    model: ModelName
+    alias: ModelName
+    run_id: RunId
+
+
+class AliasRemovedPayload(Strict):
+    """`model@alias` serves nothing any more."""
+
+    model: ModelName
+    alias: ModelName
+
+
 # -- events -----------------------------------------------------------------------------------
 
 
@@ -283,6 +306,20 @@ class ArtifactPointerRevoked(Envelope):
     payload: PointerRevokedPayload
 
 
+class ModelAliasSet(Envelope):
+    """An alias of a model was pointed at a run (the correlation id is the model's name)."""
+
+    type: Literal["model.alias_set"] = "model.alias_set"
+    payload: AliasSetPayload
+
+
+class ModelAliasRemoved(Envelope):
+    """An alias of a model was removed (the correlation id is the model's name)."""
+
+    type: Literal["model.alias_removed"] = "model.alias_removed"
+    payload: AliasRemovedPayload
+
+
 Event = Annotated[
     TrainingRequested
     | TrainingStarted
@@ -299,7 +336,9 @@ Event = Annotated[
     | ArtifactUploadDeferred
     | ArtifactUploadRequested
     | ArtifactPointerSet
-    | ArtifactPointerRevoked,
+    | ArtifactPointerRevoked
+    | ModelAliasSet
+    | ModelAliasRemoved,
     Field(discriminator="type"),
 ]
 """One event of the log, of whichever type."""
@@ -310,5 +349,6 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     TrainingRequested, TrainingStarted, TrainingProgressed, TrainingCompleted, TrainingFailed,
     TrainingCancelRequested, TrainingCancelled, TokenizerRequested, TokenizerCompleted,
     TokenizerFailed, ArtifactUploaded, ArtifactUploadFailed, ArtifactUploadDeferred,
-    ArtifactUploadRequested, ArtifactPointerSet, ArtifactPointerRevoked,
+    ArtifactUploadRequested, ArtifactPointerSet, ArtifactPointerRevoked, ModelAliasSet,
+    ModelAliasRemoved,
 )  # fmt: skip

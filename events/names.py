@@ -74,6 +74,16 @@ def tokenizer_status_key(tokenizer_id: str) -> str:
     return f"tokenizer:{tokenizer_id}:status"
 
 
+def alias_status_key(model_alias: str) -> str:
+    """Hash: the record of one alias, `<model>@<alias>`: its target slot and status."""
+    return f"models:{model_alias}:alias"
+
+
+def alias_run_key(model_alias: str) -> str:
+    """The run an alias (`<model>@<alias>`) serves now; absent once removed."""
+    return f"models:{model_alias}:run_id"
+
+
 def checkpoint_key(group: str, stream: str) -> str:
     """Last entry id of `stream` applied by `group` (the projector's checkpoint)."""
     return f"checkpoint:{group}:{stream}"

@@ -23,10 +23,21 @@ def _public_id(value: str) -> str:
     return value
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError("must be 1-64 characters of letters, digits, '.', '_' or '-'")
+    return value
+
+
 FileId = Annotated[str, AfterValidator(_file_id)]
 """A Data Bank file id: the lowercase hex sha256 of the file."""
 RunId = Annotated[str, AfterValidator(_public_id)]
 """A run or tokenizer id: safe in a key name and a path segment."""
+ModelName = Annotated[str, AfterValidator(_name)]
+"""A model's name or one of its aliases (`production`): safe in a key, never holding `@`."""
 
 
 class Strict(BaseModel):

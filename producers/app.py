@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from httpservice import RequestIdMiddleware
-from producers import commands, errors, health, logs, reads, ui
+from producers import aliases, commands, errors, health, logs, reads, ui
 from producers.config import ApiConfig
 from producers.services import Services
 
@@ -32,6 +32,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.add_middleware(RequestIdMiddleware, observe=services.metrics.observe)
     app.include_router(reads.router(services))  # first: routes match in order, reads are hot
     app.include_router(commands.router(services))
+    app.include_router(aliases.router(services))
     app.include_router(logs.router(services))
     app.include_router(health.router(services))
     app.include_router(ui.router(services))

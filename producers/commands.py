@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Security
@@ -123,7 +124,7 @@ class Commands:
     def __init__(self, log: EventLog) -> None:
         self.log = log
 
-    def _append(
+    def append(
         self, event: Event, key: str | None, body: BaseModel | None = None
     ) -> tuple[str, str]:
         """Append; returns (correlation id, entry id) of the first entry under `key`, which
@@ -154,21 +155,21 @@ class Commands:
     def train(self, spec: TrainingSpec, key: str | None) -> RunAccepted:
         """Request a training run under a fresh run id."""
         event = TrainingRequested(correlation_id=uuid.uuid4().hex, payload=spec)
-        run_id, entry_id = self._append(event, _scoped("runs.train", key), spec)
+        run_id, entry_id = self.append(event, scoped("runs.train", key), spec)
         return RunAccepted(run_id=run_id, entry_id=entry_id)
 
     def train_tokenizer(self, spec: TokenizerSpec, key: str | None) -> TokenizerAccepted:
         """Request a tokenizer under a fresh tokenizer id."""
         event = TokenizerRequested(correlation_id=uuid.uuid4().hex, payload=spec)
-        tokenizer_id, entry_id = self._append(event, _scoped("tokenizers.train", key), spec)
+        tokenizer_id, entry_id = self.append(event, scoped("tokenizers.train", key), spec)
         return TokenizerAccepted(tokenizer_id=tokenizer_id, entry_id=entry_id)
 
     def cancel(
         self, run_id: str, request: CancelRequestedPayload, key: str | None
     ) -> CancelAccepted:
         """Request that a run stop: 404 for an unknown run, 409 once training is over."""
-        scoped = _scoped(f"runs.cancel:{run_id}", key)
-        seen = self._seen(scoped, request)
+        under = scoped(f"runs.cancel:{run_id}", key)
+        seen = self._seen(under, request)
         if seen is None:
             status = self.status(run_id)
             if status is None:
@@ -176,7 +177,7 @@ class Commands:
             if status in FINISHED:
                 raise ConflictError(f"run {run_id} is already {status}")
             event = TrainingCancelRequested(correlation_id=run_id, payload=request)
-            seen = self._append(event, scoped, request)
+            seen = self.append(event, under, request)
         return CancelAccepted(run_id=seen[0], entry_id=seen[1])
 
     def delete(self, run_id: str) -> DeleteAccepted:
@@ -197,14 +198,14 @@ class Commands:
             payload = PointerRevokedPayload(
                 subject="run", reason="deleted on request", deleted=True
             )
-            seen = self._append(ArtifactPointerRevoked(correlation_id=run_id, payload=payload), key)
+            seen = self.append(ArtifactPointerRevoked(correlation_id=run_id, payload=payload), key)
         return DeleteAccepted(run_id=seen[0], entry_id=seen[1])
 
     def upload(self, subject: Subject, subject_id: str, key: str | None) -> tuple[str, str]:
         """Request a failed upload again: 404 for an unknown id, 409 when a pointer exists or
         the upload did not fail. Returns (id, entry id)."""
-        scoped = _scoped(f"{subject}s.upload:{subject_id}", key)
-        seen = self._seen(scoped)
+        under = scoped(f"{subject}s.upload:{subject_id}", key)
+        seen = self._seen(under)
         if seen is None:
             fields = self.record(subject, subject_id)
             if fields is None:
@@ -217,8 +218,8 @@ class Commands:
                     "only a failed upload can be requested again"
                 )
             payload = UploadRequestedPayload(subject=subject)
-            seen = self._append(
-                ArtifactUploadRequested(correlation_id=subject_id, payload=payload), scoped
+            seen = self.append(
+                ArtifactUploadRequested(correlation_id=subject_id, payload=payload), under
             )
         return seen
 
@@ -242,7 +243,8 @@ class Commands:
         return record.fields(kind)
 
 
-def _scoped(command: str, key: str | None) -> str | None:
+def scoped(command: str, key: str | None) -> str | None:
+    """The idempotency key of `command` under a client's key (None: no key given)."""
     return None if key is None else f"{command}:{key}"
 
 
@@ -257,7 +259,7 @@ def _reused() -> IdempotencyKeyReusedError:
     )
 
 
-_ERRORS: dict[int | str, dict[str, object]] = {
+WRITE_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "API key required"},
     403: {"model": ErrorBody, "description": "wrong API key"},
     422: {
@@ -267,8 +269,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def router(services: Services) -> APIRouter:
-    """The write endpoints; they require `X-API-Key` when the API has one configured."""
+def authorizer(services: Services) -> Callable[[ApiKey], None]:
+    """The dependency of every write: `X-API-Key` must match when the API has one."""
     expected = services.config.api_key
 
     def authorize(given: ApiKey) -> None:
@@ -279,7 +281,12 @@ def router(services: Services) -> APIRouter:
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise ForbiddenError("the X-API-Key is not valid")
 
-    api = APIRouter(dependencies=[Depends(authorize)], responses=_ERRORS)
+    return authorize
+
+
+def router(services: Services) -> APIRouter:
+    """The write endpoints; they require `X-API-Key` when the API has one configured."""
+    api = APIRouter(dependencies=[Depends(authorizer(services))], responses=WRITE_ERRORS)
 
     def commands() -> Commands:
         return Commands(services.log)

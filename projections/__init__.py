@@ -11,7 +11,9 @@ from projections.drift import Drift
 from projections.projection import RULES, Fact, Kind, MemoryModel, Record, derive, project
 from projections.projector import PauseTimeoutError, Projector
 from projections.queries import (
+    AliasView,
     AsyncReadModel,
+    ModelView,
     ReadModel,
     RunFilter,
     RunMetrics,
@@ -28,12 +30,14 @@ from projections.repair import LockLostError, RebuildError
 
 __all__ = [
     "RULES",
+    "AliasView",
     "AsyncReadModel",
     "Drift",
     "Fact",
     "Kind",
     "LockLostError",
     "MemoryModel",
+    "ModelView",
     "PauseTimeoutError",
     "Projector",
     "ReadModel",

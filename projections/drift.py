@@ -20,12 +20,13 @@ from typing import TypeVar
 import redis
 from pydantic import TypeAdapter, ValidationError
 
-from events import RunId, blob, lua_source, names, text, unpack
+from events import ModelName, RunId, blob, lua_source, names, text, unpack
 from projections.projection import Kind, MemoryModel, Record
 from projections.store import artifact_key, status_key
 
 T = TypeVar("T")
 _RUN_ID: TypeAdapter[str] = TypeAdapter(RunId)
+_ALIAS_NAME: TypeAdapter[str] = TypeAdapter(ModelName)
 
 _READ = lua_source("projections", "bytewise", "pack", "read")
 """The live hash (canonical), pointer and index score of each record of a chunk, packed."""
@@ -163,7 +164,7 @@ class Comparison:
                 key = status_key(kind, subject)
                 (self.different if live_hash else self.missing).append(key)
                 writes.hashes.append((key, [part for pair in fields.items() for part in pair]))
-            self._pointer(kind, subject, record.file_id(), live_pointer, writes)
+            self._pointer(kind, subject, record.pointer(kind), live_pointer, writes)
             score = record.index_score()
             if score is not None and (not live_score or float(live_score[1:]) != score):
                 writes.scores.extend((str(score), subject))
@@ -189,12 +190,14 @@ class Comparison:
             ("run", names.run_artifact_key("\0")),
             ("tokenizer", names.tokenizer_status_key("\0")),
             ("tokenizer", names.tokenizer_artifact_key("\0")),
+            ("alias", names.alias_status_key("\0")),
+            ("alias", names.alias_run_key("\0")),
         )
         for kind, template in templates:
             prefix, suffix = template.split("\0")
             for key in self._keys(f"{prefix}*{suffix}"):
                 subject = key[len(prefix) : len(key) - len(suffix)]
-                if _is_id(subject) and self.model.get(kind, subject) is None:
+                if _is_subject(kind, subject) and self.model.get(kind, subject) is None:
                     self.extra.append(key)
                     self._deletes.keys.append(key)
         for member in self._members():
@@ -246,10 +249,14 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _is_id(subject: str) -> bool:
-    """Only keys the projector could have written are ever reported or deleted."""
+def _is_subject(kind: Kind, subject: str) -> bool:
+    """Only keys the projector could have written are ever reported or deleted: an id, or
+    for an alias `model@alias`."""
+    parts = subject.split("@") if kind == "alias" else [subject]
+    adapter = _ALIAS_NAME if kind == "alias" else _RUN_ID
     try:
-        _RUN_ID.validate_python(subject)
+        for part in parts:
+            adapter.validate_python(part)
     except ValidationError:
         return False
-    return True
+    return len(parts) == (2 if kind == "alias" else 1)

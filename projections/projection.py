@@ -52,6 +52,8 @@ from events import (
     ArtifactUploadRequested,
     Event,
     MetricPoint,
+    ModelAliasRemoved,
+    ModelAliasSet,
     TokenizerCompleted,
     TokenizerFailed,
     TokenizerRequested,
@@ -64,8 +66,8 @@ from events import (
     TrainingStarted,
 )
 
-Kind = Literal["run", "tokenizer"]
-"""Which record an event is about: a run or a tokenizer."""
+Kind = Literal["run", "tokenizer", "alias"]
+"""Which record an event is about: a run, a tokenizer, or a model's alias (`model@alias`)."""
 
 RUN_GROUPS: dict[str, tuple[str, ...]] = {
     "requested": ("name", "tags"),
@@ -92,7 +94,16 @@ TOKENIZER_GROUPS: dict[str, tuple[str, ...]] = {
 }
 """A tokenizer's fact groups."""
 
-GROUPS: dict[Kind, dict[str, tuple[str, ...]]] = {"run": RUN_GROUPS, "tokenizer": TOKENIZER_GROUPS}
+ALIAS_GROUPS: dict[str, tuple[str, ...]] = {"target": ("model", "alias", "run_id")}
+"""An alias's one fact group: the run it serves (cleared by a removal)."""
+
+GROUPS: dict[Kind, dict[str, tuple[str, ...]]] = {
+    "run": RUN_GROUPS,
+    "tokenizer": TOKENIZER_GROUPS,
+    "alias": ALIAS_GROUPS,
+}
+POINTER: dict[Kind, str] = {"run": "file_id", "tokenizer": "file_id", "alias": "run_id"}
+"""The field a record's pointer key holds: an artifact's file id, or the run an alias serves."""
 
 UPLOAD_FAILED = "artifact upload failed"
 UPLOAD_REQUESTED = "artifact upload requested again"
@@ -196,6 +207,8 @@ def project(event: Event) -> Fact:
             return _fact(event, event.payload.subject, "upload", (None, progress))
         case ArtifactUploadRequested():
             return _fact(event, event.payload.subject, "upload", (None, UPLOAD_REQUESTED))
+        case ModelAliasSet() | ModelAliasRemoved():
+            return alias_fact(event)
         case ArtifactPointerSet():
             pointer = (event.payload.pointer.file_id, None)
             return _fact(event, event.payload.subject, "pointer", pointer)
@@ -204,6 +217,14 @@ def project(event: Event) -> Fact:
                 return _fact(event, "run", "deleted", (f"{DELETED}: {event.payload.reason}",))
             revoked = (None, f"{POINTER_REVOKED}: {event.payload.reason}")
             return _fact(event, event.payload.subject, "pointer", revoked)
+
+
+def alias_fact(event: ModelAliasSet | ModelAliasRemoved) -> Fact:
+    """The target slot of `model@alias`: the run it serves, or none after a removal."""
+    model, alias = event.payload.model, event.payload.alias
+    run_id = event.payload.run_id if isinstance(event, ModelAliasSet) else None
+    at = format_at(event.occurred_at)
+    return Fact("alias", f"{model}@{alias}", "target", at, event.event_id, (model, alias, run_id))
 
 
 def _last(points: list[MetricPoint]) -> str | None:
@@ -285,6 +306,7 @@ RULES: dict[Kind, Rules] = {
         ),
         node=("trained_node",),
     ),
+    "alias": Rules(status=(StatusRule("active", "run_id"),), node=(), fallback="removed"),
 }
 
 
@@ -344,6 +366,14 @@ class Record:
             return None
         return pointer[2][0]
 
+    def pointer(self, kind: Kind) -> str | None:
+        """What the record's pointer key should hold: the artifact's file id, or for an
+        alias the run it serves."""
+        if kind != "alias":
+            return self.file_id()
+        target = self.slots.get("target")
+        return target[2][2] if target is not None else None
+
     def index_score(self) -> int | None:
         """The record's score in its index; None when it has none or is deleted."""
         return None if "deleted" in self.slots else self.score
@@ -353,7 +383,7 @@ class MemoryModel:
     """The read model folded in memory from facts: what the engine should hold."""
 
     def __init__(self) -> None:
-        self.records: dict[Kind, dict[str, Record]] = {"run": {}, "tokenizer": {}}
+        self.records: dict[Kind, dict[str, Record]] = {"run": {}, "tokenizer": {}, "alias": {}}
 
     def apply(self, fact: Fact) -> None:
         """Fold the fact of one event in."""

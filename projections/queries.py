@@ -133,6 +133,43 @@ class RunFilter(_View):
         return self.status is not None or self.name is not None or bool(self.tags)
 
 
+class AliasView(_View):
+    """One alias of a model: the run it serves now, since when."""
+
+    alias: str
+    run_id: str
+    since: datetime
+
+
+class ModelView(_View):
+    """A model: a name whose aliases point at runs."""
+
+    name: str
+    aliases: list[AliasView]
+
+
+def models(hashes: Sequence[object]) -> list[ModelView]:
+    """Models from their alias records (HGETALL replies), by name; only live aliases."""
+    by_name: dict[str, list[AliasView]] = {}
+    for reply in hashes:
+        fields = text_map(reply)
+        if "model" not in fields:
+            continue
+        aliases = by_name.setdefault(fields["model"], [])
+        if "run_id" in fields:
+            since = datetime.fromisoformat(fields["target_at"])
+            aliases.append(AliasView(alias=fields["alias"], run_id=fields["run_id"], since=since))
+    return [
+        ModelView(name=name, aliases=sorted(found, key=lambda a: a.alias))
+        for name, found in sorted(by_name.items())
+    ]
+
+
+def alias_pattern(model: str | None) -> str:
+    """SCAN pattern of the alias records of `model` (None: of every model)."""
+    return names.alias_status_key(f"{model}@*" if model is not None else "*")
+
+
 EVERY_RUN = RunFilter()
 """The empty filter: every run."""
 
@@ -426,6 +463,19 @@ class ReadModel:
     def _page(self, members: Sequence[object], total: int, offset: int, limit: int) -> RunPage:
         return page(members, self._hmget(members, RUN_FIELDS), total, offset, limit)
 
+    def alias_run(self, model: str, alias: str) -> str | None:
+        """The run `model@alias` serves now; None when there is no such alias."""
+        reply = self.client.get(names.alias_run_key(f"{model}@{alias}"))
+        return None if reply is None else text(reply)
+
+    def models(self, name: str | None = None) -> list[ModelView]:
+        """Every model (or the one named) with its live aliases."""
+        keys = list(self.client.scan_iter(match=alias_pattern(name), count=1000))
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return models(pipe.execute())
+
     def tokenizers(self, *, offset: int = 0, limit: int = 50) -> TokenizerPage:
         """Tokenizers, newest request first."""
         keys = list(self.client.scan_iter(match=TOKENIZER_PATTERN, count=1000))
@@ -502,6 +552,15 @@ class AsyncReadModel:
         self, members: Sequence[object], total: int, offset: int, limit: int
     ) -> RunPage:
         return page(members, await self._hmget(members, RUN_FIELDS), total, offset, limit)
+
+    async def models(self, name: str | None = None) -> list[ModelView]:
+        """Every model (or the one named) with its live aliases."""
+        pattern = alias_pattern(name)
+        keys = [key async for key in self.client.scan_iter(match=pattern, count=1000)]
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return models(await pipe.execute())
 
     async def tokenizers(self, *, offset: int = 0, limit: int = 50) -> TokenizerPage:
         """Tokenizers, newest request first."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from events import lua_source, names
-from projections.projection import GROUPS, RULES, Fact, Kind
+from projections.projection import GROUPS, POINTER, RULES, Fact, Kind
 
 _RULES_JSON = json.dumps(
     {
@@ -23,6 +23,7 @@ _RULES_JSON = json.dumps(
             "status": [[r.status, r.fact, r.message] for r in rules.status],
             "node": list(rules.node),
             "fallback": rules.fallback,
+            "pointer": POINTER[kind],
         }
         for kind, rules in RULES.items()
     }
@@ -32,16 +33,26 @@ APPLY = lua_source("projections", "apply", rules=_RULES_JSON)
 """Apply one fact (if it wins its slot), re-derive the record, advance the checkpoint."""
 
 
+_STATUS_KEYS = {
+    "run": names.run_status_key,
+    "tokenizer": names.tokenizer_status_key,
+    "alias": names.alias_status_key,
+}
+_POINTER_KEYS = {
+    "run": names.run_artifact_key,
+    "tokenizer": names.tokenizer_artifact_key,
+    "alias": names.alias_run_key,
+}
+
+
 def status_key(kind: Kind, subject: str) -> str:
-    """The hash holding the status record of a run or a tokenizer."""
-    return names.run_status_key(subject) if kind == "run" else names.tokenizer_status_key(subject)
+    """The hash holding the record of a run, a tokenizer or an alias."""
+    return _STATUS_KEYS[kind](subject)
 
 
 def artifact_key(kind: Kind, subject: str) -> str:
-    """The pointer key of a run's or a tokenizer's artifact."""
-    if kind == "run":
-        return names.run_artifact_key(subject)
-    return names.tokenizer_artifact_key(subject)
+    """The pointer key of a run's or a tokenizer's artifact, or the run key of an alias."""
+    return _POINTER_KEYS[kind](subject)
 
 
 def keys(fact: Fact, stream: str) -> list[str]:

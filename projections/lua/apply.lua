@@ -43,7 +43,8 @@ local function derive(key, artifact, rule)
   else redis.call('HDEL', key, 'message') end
   if node then redis.call('HSET', key, 'node', node)
   else redis.call('HDEL', key, 'node') end
-  if h['file_id'] and not h['deleted_at'] then redis.call('SET', artifact, h['file_id'])
+  local target = h[rule.pointer]
+  if target and not h['deleted_at'] then redis.call('SET', artifact, target)
   else redis.call('DEL', artifact) end
   return h['deleted_at']
 end

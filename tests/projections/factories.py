@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from events import (
+    AliasRemovedPayload,
+    AliasSetPayload,
     ArtifactPointer,
     ArtifactPointerRevoked,
     ArtifactPointerSet,
@@ -18,6 +20,8 @@ from events import (
     Event,
     FailurePayload,
     MetricPoint,
+    ModelAliasRemoved,
+    ModelAliasSet,
     NodePayload,
     PointerRevokedPayload,
     PointerSetPayload,
@@ -168,6 +172,27 @@ def artifact_events(
         ),
         "artifact.pointer_revoked": lambda t=None: ArtifactPointerRevoked(
             **common(t), payload=PointerRevokedPayload(subject=subject, reason="bad weights")
+        ),
+    }
+
+
+def alias_events(model: str, clock: Clock | None = None) -> dict[str, Callable[..., Event]]:
+    """Builders of `model`'s alias events (`prod` pointed at r0 or r1, or removed)."""
+    c = clock or Clock()
+
+    def common(t: float | None) -> dict[str, object]:
+        event_id, when = c.stamp(t)
+        return {"event_id": event_id, "occurred_at": when, "correlation_id": model}
+
+    return {
+        "model.alias_set": lambda t=None, run="r0", alias="prod": ModelAliasSet(
+            **common(t), payload=AliasSetPayload(model=model, alias=alias, run_id=run)
+        ),
+        "model.alias_set.r1": lambda t=None: ModelAliasSet(
+            **common(t), payload=AliasSetPayload(model=model, alias="prod", run_id="r1")
+        ),
+        "model.alias_removed": lambda t=None, alias="prod": ModelAliasRemoved(
+            **common(t), payload=AliasRemovedPayload(model=model, alias=alias)
         ),
     }
 

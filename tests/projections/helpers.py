@@ -20,7 +20,7 @@ Snapshot = dict[str, object]
 def snapshot(client: redis.Redis) -> Snapshot:
     """Every read-model key (not checkpoints) with its value."""
     found: Snapshot = {}
-    for pattern in ("runs:*", "tokenizer:*"):
+    for pattern in ("runs:*", "tokenizer:*", "models:*"):
         for raw in client.scan_iter(match=pattern, count=1000):
             key = raw.decode()
             kind = client.type(key)
@@ -35,7 +35,7 @@ def snapshot(client: redis.Redis) -> Snapshot:
 
 def clear_read_model(client: redis.Redis) -> None:
     """Delete every read-model key and checkpoint (the log stays)."""
-    for pattern in ("runs:*", "tokenizer:*", "checkpoint:*"):
+    for pattern in ("runs:*", "tokenizer:*", "models:*", "checkpoint:*"):
         for raw in client.scan_iter(match=pattern, count=1000):
             if client.type(raw) != b"stream":
                 client.delete(raw)

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from events import Consumer, Delivery, Event, Handlers, names
 from projections import Projector, rebuild_read_model
 from tests.events.appending import append_all
-from tests.projections.factories import Clock, run_events, tokenizer_events
+from tests.projections.factories import Clock, alias_events, run_events, tokenizer_events
 from tests.projections.helpers import FAST, clear_read_model, drain, snapshot
 
-SUBJECTS = ("r0", "r1", "t0")
+SUBJECTS = ("r0", "r1", "t0", "m0")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ def histories(draw: st.DrawFn) -> list[Event]:
         "r0": run_events("r0", clock),
         "r1": run_events("r1", clock),
         "t0": tokenizer_events("t0", clock),
+        "m0": alias_events("m0", clock),
     }
     events: list[Event] = []
     for _ in range(draw(st.integers(1, 16))):

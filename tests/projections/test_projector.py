@@ -12,7 +12,7 @@ import redis
 from events import Delivery, EventLog, Interrupted, names
 from projections import PauseTimeoutError, Projector, ReadModel
 from tests.events.appending import append_all
-from tests.projections.factories import FILE_A, completed_run, run_events
+from tests.projections.factories import FILE_A, alias_events, completed_run, run_events
 from tests.projections.helpers import FAST, drain, snapshot
 from tests.waiting import wait_until
 
@@ -134,3 +134,18 @@ def test_a_deleted_run_leaves_the_index_and_its_pointer_for_good(
     drain(Projector(redis_client, config=FAST))
     assert redis_client.zrange(names.RUN_INDEX, 0, -1) == []
     assert redis_client.get(names.run_artifact_key("r1")) is None
+
+
+def test_an_alias_follows_its_latest_event_and_a_removal_clears_it(
+    redis_client: redis.Redis,
+) -> None:
+    make = alias_events("m0")
+    append_all(redis_client, [make["model.alias_set"](t=1), make["model.alias_set.r1"](t=2)])
+    drain(Projector(redis_client, config=FAST))
+    assert ReadModel(redis_client).alias_run("m0", "prod") == "r1"
+    record = redis_client.hgetall(names.alias_status_key("m0@prod"))
+    assert (record[b"status"], record[b"model"], record[b"alias"]) == (b"active", b"m0", b"prod")
+    append_all(redis_client, [make["model.alias_removed"](t=3), make["model.alias_set"](t=0)])
+    drain(Projector(redis_client, config=FAST))
+    assert ReadModel(redis_client).alias_run("m0", "prod") is None
+    assert redis_client.hget(names.alias_status_key("m0@prod"), "status") == b"removed"

@@ -16,6 +16,7 @@ from tests.projections.factories import (
     FILE_A,
     TAGS,
     Clock,
+    alias_events,
     completed_run,
     run_events,
     tokenizer_events,
@@ -33,6 +34,12 @@ def projected(redis_client: redis.Redis) -> redis.Redis:
     events += [make[k]() for k in ("tokenizer.requested", "tokenizer.completed")]
     events += [make["artifact.pointer_set"](), run_events("r1", clock)["training.failed"]()]
     events += [run_events("r0", clock)["training.progress"](step=4)]
+    aliases = alias_events("m0", clock)
+    events += [aliases["model.alias_set"](), aliases["model.alias_set"](run="r2", alias="dev")]
+    events += [
+        alias_events("m1", clock)["model.alias_set"](),
+        alias_events("m1", clock)["model.alias_removed"](),
+    ]
     append_all(redis_client, events)
     drain(Projector(redis_client, config=FAST))
     return redis_client
@@ -119,6 +126,7 @@ def test_async_queries_match_sync(projected: redis.Redis, redis_url: str) -> Non
             assert filtered == sync.runs(limit=1, wanted=wanted)
             assert await reads.run_metrics("r0") == sync.run_metrics("r0")
             assert await reads.tokenizers() == sync.tokenizers()
+            assert await reads.models() == sync.models()
             checkpoint = names.checkpoint_key(names.PROJECTOR_GROUP, names.TRAINING_STREAM)
             done = text(await client.get(checkpoint) or b"")
             assert await reads.applied(done)
@@ -179,3 +187,14 @@ def test_tokenizers_newest_first_a_page_at_a_time(projected: redis.Redis) -> Non
     assert ([t.tokenizer_id for t in page.items], page.total, page.next_offset) == (["t1"], 2, 1)
     last = reads.tokenizers(offset=1, limit=1)
     assert ([t.tokenizer_id for t in last.items], last.next_offset) == (["t0"], None)
+
+
+def test_models_list_their_live_aliases(projected: redis.Redis) -> None:
+    reads = ReadModel(projected)
+    found = {m.name: [(a.alias, a.run_id) for a in m.aliases] for m in reads.models()}
+    assert found == {"m0": [("dev", "r2"), ("prod", "r0")], "m1": []}
+    assert [m.name for m in reads.models("m0")] == ["m0"]
+    assert reads.models("nobody") == []
+    assert (reads.alias_run("m0", "dev"), reads.alias_run("m1", "prod")) == ("r2", None)
+    projected.hset(names.alias_status_key("m2@x"), "status", "removed")  # not ours: skipped
+    assert [m.name for m in reads.models()] == ["m0", "m1"]

@@ -53,6 +53,10 @@ class HttpClient:
         """`POST path` with a JSON body, its answer parsed as `model`."""
         return self.call("POST", path, model, body=body)
 
+    def put(self, path: str, model: type[M], body: JsonValue = None) -> M:
+        """`PUT path` with a JSON body, its answer parsed as `model`."""
+        return self.call("PUT", path, model, body=body)
+
     def delete(self, path: str, model: type[M]) -> M:
         """`DELETE path`, its answer parsed as `model`."""
         return self.call("DELETE", path, model)

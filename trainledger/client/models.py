@@ -146,3 +146,42 @@ class End(Wire):
 
     status: str
     message: str | None = None
+
+
+class Alias(Wire):
+    """One live alias of a model."""
+
+    alias: str
+    run_id: str
+    since: AwareDatetime
+
+
+class AliasChange(Wire):
+    """One entry of a model's alias history (`run_id` None: removed)."""
+
+    alias: str
+    run_id: str | None
+    at: AwareDatetime
+
+
+class Model(Wire):
+    """A model's live aliases and, from `GET /models/{name}`, their history."""
+
+    name: str
+    aliases: list[Alias]
+    history: list[AliasChange] = []
+
+
+class ModelList(Wire):
+    """`GET /models`."""
+
+    items: list[Model]
+
+
+class AliasAccepted(Wire):
+    """An alias change was recorded."""
+
+    model: str
+    alias: str
+    run_id: str | None
+    entry_id: str
