@@ -9,7 +9,7 @@ described in `docs/databank-protocol.md`. Imports nothing else of trainledger bu
 `httpservice`.
 """
 
-from databank.client.artifacts import ArtifactFetcher
+from databank.client.artifacts import ArtifactFetcher, CacheStats
 from databank.client.client import DataBankClient, Timeouts
 from databank.client.corpus import CorpusFetcher
 from databank.client.download import FileDownloader
@@ -42,6 +42,7 @@ __all__ = [
     "ArtifactFetcher",
     "AuthError",
     "BadRequest",
+    "CacheStats",
     "CorpusFetcher",
     "DataBankClient",
     "DataBankError",

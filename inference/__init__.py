@@ -1,6 +1,28 @@
-"""The inference service: resolves `run_id -> file_id -> model` and serves text generation."""
+"""The inference service: resolves `name@alias` or `run_id -> file_id -> model`, and serves
+text generation (batched, streamed on request) and scoring.
 
-from inference.generation import GenerateRequest, Generator
-from inference.service import GenerateResponse, create_app
+- `requests`: what the service accepts and answers;
+- `resolution`: request -> run -> artifact, and why there is none;
+- `loading`: models in memory (LRU, single-flight loads); `serving`: fetch, hold and load;
+- `generation` (`Generator`), `batching`, `decoding`, `completion`: batched, seeded generation
+  with stop sequences and streamed text; `scoring`: per-token surprisal;
+- `service` (`create_app`), `streaming` (SSE), `health`, `metrics`, `errors`.
+"""
 
-__all__ = ["GenerateRequest", "GenerateResponse", "Generator", "create_app"]
+from inference.generation import Generation, Generator, GeneratorStats
+from inference.loading import Loaded, load_model
+from inference.requests import GenerateRequest, GenerateResponse, ScoreRequest, ScoreResponse
+from inference.service import create_app
+
+__all__ = [
+    "GenerateRequest",
+    "GenerateResponse",
+    "Generation",
+    "Generator",
+    "GeneratorStats",
+    "Loaded",
+    "ScoreRequest",
+    "ScoreResponse",
+    "create_app",
+    "load_model",
+]

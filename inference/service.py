@@ -1,60 +1,140 @@
-"""The inference service: `run_id -> file_id -> model -> text`, every byte verified.
+"""The inference service: `model@alias` or `run_id` -> file id -> model -> text or score.
 
-A request resolves the run's pointer through the read model, fetches the artifact through
-`ArtifactFetcher` (sha256-verified download, safe extraction, cached by file id), and
-generates. Errors are `httpservice`'s JSON `{"code", "message", "request_id", "errors"}`, like
-every trainledger service.
+A request resolves its run through the read model (afresh each time: an alias moved is served
+by the next request), gets the run's model in memory (`serving`: a verified, safely extracted
+artifact from the disk cache, loaded once), then generates (batched with concurrent requests,
+streamed on request) or scores. Every answer names the run and file id it used. Errors are
+`httpservice`'s JSON `{"code", "message", "request_id", "errors"}`, like every trainledger
+service.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from pydantic import BaseModel
+import asyncio
+import time
 
-from databank import ArtifactFetcher, DataBankError, UnsafeArtifactError
-from httpservice import ErrorBody, RequestIdMiddleware, ServiceError, install_error_handlers
-from inference.generation import GenerateRequest, Generator
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from databank import ArtifactFetcher
+from httpservice import ErrorBody, RequestIdMiddleware, request_id
+from inference import errors, health, streaming
+from inference.generation import Generation, Generator
+from inference.metrics import InferenceMetrics
+from inference.requests import (
+    GenerateRequest,
+    GenerateResponse,
+    ScoreRequest,
+    ScoreResponse,
+    Timings,
+    TokenSurprisal,
+    Usage,
+)
+from inference.scoring import ContextOverflowError
+from inference.serving import Prepared, Serving
 from projections import ReadModel
 
+MODEL_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorBody, "description": "unknown run or alias, or no artifact yet"},
+    409: {"model": ErrorBody, "description": "the run failed, was cancelled or deleted"},
+    502: {"model": ErrorBody, "description": "the artifact was unsafe, unreachable or unloadable"},
+    503: {"model": ErrorBody, "description": "the event log is unreachable"},
+}
 
-class GenerateResponse(BaseModel):
-    """Generated text and the artifact that produced it."""
 
-    run_id: str
-    file_id: str
-    text: str
+def _timings(prepared: Prepared, run_s: float) -> Timings:
+    return Timings(
+        resolve_s=prepared.resolve_s,
+        fetch_s=prepared.fetch_s,
+        load_s=prepared.load_s,
+        run_s=run_s,
+    )
+
+
+def generated(prepared: Prepared, generation: Generation, run_s: float) -> GenerateResponse:
+    """The answer to a generation."""
+    target = prepared.target
+    return GenerateResponse(
+        run_id=target.run_id,
+        file_id=target.file_id,
+        model=target.model,
+        timings=_timings(prepared, run_s),
+        text=generation.texts[0],
+        texts=generation.texts,
+        completions=generation.completions,
+        finish_reasons=generation.finish_reasons,
+        usage=Usage(
+            prompt_tokens=generation.prompt_tokens,
+            generated_tokens=sum(generation.generated_tokens),
+        ),
+    )
 
 
 def create_app(read_model: ReadModel, fetcher: ArtifactFetcher, generator: Generator) -> FastAPI:
     """The inference API over a read model, an artifact cache and a generator."""
-    app = FastAPI(title="trainledger inference", version="0.1.0")
-    install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app = FastAPI(title="trainledger inference", version="0.2.0")
+    errors.install(app)
+    metrics = InferenceMetrics(fetcher, generator)
+    app.add_middleware(RequestIdMiddleware, observe=metrics.observe)
+    app.include_router(health.router(read_model, metrics))
+    serving = Serving(read_model, fetcher, generator, metrics)
 
     @app.post(
         "/generate",
+        response_model=GenerateResponse,
         responses={
-            404: {"model": ErrorBody, "description": "the run has no artifact (yet)"},
-            502: {"model": ErrorBody, "description": "the artifact was unsafe or unreachable"},
+            **MODEL_ERRORS,
+            200: {
+                "description": "the generation; with `stream`, Server-Sent Events",
+                "content": {"text/event-stream": {}},
+            },
         },
     )
-    def generate(body: GenerateRequest) -> GenerateResponse:
-        pointer = read_model.run_artifact(body.run_id)
-        if pointer is None:
-            raise ServiceError(404, "NOT_FOUND", f"run {body.run_id!r} has no artifact (yet)")
+    async def generate(
+        body: GenerateRequest, request: Request
+    ) -> GenerateResponse | StreamingResponse:
+        """Continue `prompt` with the model of `run_id` or `model` (`name@alias`)."""
+        with generator.ticket() as ticket:
+            prepared = await run_in_threadpool(serving.prepare, body)
+            started = time.perf_counter()
+            queue = streaming.EventQueue() if body.stream else None
+            listener = queue.listener() if queue is not None else None
+            running = generator.submit(prepared.loaded, body, listener=listener, ticket=ticket)
+        if queue is not None:
+            queue.follow(running)
+
+            def answer(generation: Generation) -> GenerateResponse:
+                return generated(prepared, generation, time.perf_counter() - started)
+
+            body_events = streaming.events(queue, running, answer, request_id(request))
+            return streaming.response(body_events)
+        generation = await asyncio.wrap_future(running.done)
+        return generated(prepared, generation, time.perf_counter() - started)
+
+    @app.post("/score", responses={**MODEL_ERRORS, 422: {"model": ErrorBody}})
+    async def score(body: ScoreRequest) -> ScoreResponse:
+        """Mean loss, perplexity and (`per_token`) surprisal of `text` under the model."""
+        prepared = await run_in_threadpool(serving.prepare, body)
+        started = time.perf_counter()
         try:
-            directory = fetcher.fetch(pointer.file_id)
-        except UnsafeArtifactError as error:
-            raise ServiceError(502, "UNSAFE_ARTIFACT", f"artifact refused: {error}") from error
-        except DataBankError as error:
-            raise ServiceError(
-                502, "DATA_BANK_ERROR", f"artifact download failed: {error}"
-            ) from error
-        text = generator.generate(directory, body)
-        return GenerateResponse(run_id=body.run_id, file_id=pointer.file_id, text=text)
+            result = await run_in_threadpool(generator.score, prepared.loaded, body.text)
+        except ContextOverflowError as error:
+            raise errors.TextTooLongError(str(error)) from error
+        target = prepared.target
+        per_token = [
+            TokenSurprisal(token=token, surprisal=surprisal)
+            for token, surprisal in zip(result.tokens, result.surprisals, strict=True)
+        ]
+        return ScoreResponse(
+            run_id=target.run_id,
+            file_id=target.file_id,
+            model=target.model,
+            timings=_timings(prepared, time.perf_counter() - started),
+            tokens=len(result.tokens),
+            loss=result.loss,
+            perplexity=result.perplexity,
+            per_token=per_token if body.per_token else None,
+        )
 
     return app

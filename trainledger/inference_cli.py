@@ -38,7 +38,9 @@ def inference(
     ):
         app = create_app(
             ReadModel(connect(url, settings.redis.policy())),
-            ArtifactFetcher(bank, settings.inference.cache_dir),
+            ArtifactFetcher(
+                bank, settings.inference.cache_dir, max_bytes=settings.inference.cache_max_bytes
+            ),
             Generator(settings.inference.max_models),
         )
         uvicorn.run(

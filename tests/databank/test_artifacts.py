@@ -48,7 +48,11 @@ def test_fetch_extracts_once_and_reuses_the_cache(tmp_path: Path) -> None:
     assert (first / "model.safetensors").read_bytes() == b"weights"
     assert fetcher.fetch(file_id) == first
     assert store.downloads == 1
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f".{file_id}.lock", file_id]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        f".{file_id}.lock",
+        f".{file_id}.use",
+        file_id,
+    ]
 
 
 def test_concurrent_fetches_download_once(tmp_path: Path) -> None:
@@ -72,7 +76,7 @@ def test_an_unsafe_artifact_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArtifactError, match="pickled"):
         fetcher.fetch(file_id)
     assert not (tmp_path / file_id).exists()
-    assert [p.name for p in tmp_path.iterdir()] == [f".{file_id}.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{file_id}.lock", f".{file_id}.use"]
 
 
 def test_a_bad_id_is_refused_before_any_download(tmp_path: Path) -> None:

@@ -35,4 +35,4 @@ def inference_schema(
 
 
 def test_no_server_errors_on_any_operation(inference_schema: schemathesis.BaseSchema) -> None:
-    probe_all(inference_schema, check, operations=2, max_examples=60)
+    probe_all(inference_schema, check, operations=5, max_examples=60)

@@ -1,118 +1,157 @@
-"""The inference service over a real read model and a real trained (tiny) artifact."""
+"""`POST /generate` over a real read model, the local Data Bank and a tiny trained artifact."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
-from fastapi.testclient import TestClient
+from transformers import GenerationMixin
 
-from consumers.tarball import tar_stream
-from consumers.tokenizer import train_tokenizer
-from consumers.trainer import train_model
-from databank import ArtifactFetcher, NotFound
-from events import ModelSpec, TokenizerParams, TrainingParams, TrainingSpec, names
-from inference import GenerateRequest, Generator, create_app
-from projections import ReadModel
-from tests.consumers.conftest import write_corpus
+from inference import GenerateRequest, GenerateResponse, Loaded
+from inference.decoding import Row
+from inference.requests import Usage
+from tests.inference.conftest import Service, sse
+from tests.projections.factories import run_events
 
 
-class Store:
-    """A `FileDownloader` over blobs in memory."""
-
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-
-    def add(self, blob: bytes) -> str:
-        file_id = hashlib.sha256(blob).hexdigest()
-        self.blobs[file_id] = blob
-        return file_id
-
-    def download_to(self, file_id: str, path: Path) -> Path:
-        if file_id not in self.blobs:
-            raise NotFound(f"no file {file_id}")
-        path.write_bytes(self.blobs[file_id])
-        return path
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model trained once for these tests."""
-    root = tmp_path_factory.mktemp("inference")
-    corpus = write_corpus(root / "corpus.txt")
-    tokenizer = train_tokenizer(corpus, TokenizerParams(vocab_size=300), root / "tokenizer")
-    spec = TrainingSpec(
-        corpus_file_id="0" * 64,
-        model=ModelSpec(n_layer=1, n_head=2, n_embd=32),
-        training=TrainingParams(max_steps=3, batch_size=4, sequence_length=32, device="cpu"),
-    )
-    outcome = train_model(
-        corpus, tokenizer, spec, root / "run", should_stop=lambda: False, on_progress=lambda p: None
-    )
-    return outcome.directory
-
-
-@pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def client(redis_client: redis.Redis, store: Store, tmp_path: Path) -> Iterator[TestClient]:
-    fetcher = ArtifactFetcher(store, tmp_path / "cache")
-    app = create_app(ReadModel(redis_client), fetcher, Generator(max_models=1))
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-def publish(redis_client: redis.Redis, store: Store, run_id: str, blob: bytes) -> str:
-    file_id = store.add(blob)
-    redis_client.set(names.run_artifact_key(run_id), file_id)
-    return file_id
-
-
-def test_generates_text_from_a_run_pointer(
-    client: TestClient, redis_client: redis.Redis, store: Store, model_dir: Path
+def test_generates_from_a_run_and_names_what_it_used(
+    service: Service, artifact: bytes, reference: Loaded
 ) -> None:
-    file_id = publish(redis_client, store, "run-1", b"".join(tar_stream(model_dir)))
-    answer = client.post(
-        "/generate", json={"run_id": "run-1", "prompt": "The quick", "max_new_tokens": 5}
-    )
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    assert body["file_id"] == file_id
-    assert body["text"].startswith("The quick")
-    sampled = client.post(
-        "/generate", json={"run_id": "run-1", "prompt": "A", "temperature": 0.9, "seed": 7}
-    )
-    assert sampled.status_code == 200
-    again = client.post(
-        "/generate", json={"run_id": "run-1", "prompt": "A", "temperature": 0.9, "seed": 7}
-    )
-    assert again.json()["text"] == sampled.json()["text"]
+    file_id = service.publish("run-1", artifact)
+    body = service.generate(run_id="run-1", prompt="The quick", max_new_tokens=5)
+    assert (body.run_id, body.file_id, body.model) == ("run-1", file_id, None)
+    assert body.texts == [body.text]
+    assert body.text == "The quick" + body.completions[0]
+    assert body.finish_reasons == ["length"]
+    prompt_tokens = len(reference.tokenizer("The quick")["input_ids"])
+    assert body.usage == Usage(prompt_tokens=prompt_tokens, generated_tokens=5)
+    assert min(body.timings.model_dump().values()) >= 0
+    assert body.timings.fetch_s > 0  # a first request: downloaded and extracted
 
 
-def test_a_run_without_artifact_is_404(client: TestClient) -> None:
-    answer = client.post(
-        "/generate", json={"run_id": "nope", "prompt": "x"}, headers={"X-Request-ID": "r1"}
+def test_greedy_matches_transformers_generate(
+    service: Service, artifact: bytes, reference: Loaded
+) -> None:
+    service.publish("run-1", artifact)
+    body = service.generate(run_id="run-1", prompt="The river", max_new_tokens=12)
+    inputs = reference.tokenizer("The river", return_tensors="pt")
+    model = reference.model
+    assert isinstance(model, GenerationMixin)
+    output = model.generate(
+        **inputs, max_new_tokens=12, do_sample=False, pad_token_id=reference.end_of_text
     )
-    assert answer.status_code == 404
-    assert answer.json() == {
-        "code": "NOT_FOUND",
-        "message": "run 'nope' has no artifact (yet)",
-        "request_id": "r1",
-        "errors": [],
+    assert body.text == reference.tokenizer.decode(output[0], skip_special_tokens=True)
+
+
+def test_a_fixed_seed_is_repeatable(service: Service, artifact: bytes) -> None:
+    service.publish("run-1", artifact)
+    asked = {"run_id": "run-1", "prompt": "A", "temperature": 0.9, "top_p": 0.9, "seed": 7}
+    first = service.generate(**asked, max_new_tokens=20)
+    again = service.generate(**asked, max_new_tokens=20)
+    other = service.generate(**{**asked, "seed": 8}, max_new_tokens=20)
+    assert again.texts == first.texts
+    assert other.texts != first.texts
+
+
+def test_several_sequences_sample_apart(service: Service, artifact: bytes) -> None:
+    service.publish("run-1", artifact)
+    asked = {"run_id": "run-1", "prompt": "A", "temperature": 1.0, "seed": 3, "max_new_tokens": 10}
+    three = service.generate(**asked, num_return_sequences=3)
+    one = service.generate(**asked)
+    assert len(three.texts) == len(set(three.texts)) == 3
+    assert three.text == three.texts[0] == one.text  # row 0 samples like a lone sequence
+    assert three.usage == Usage(prompt_tokens=1, generated_tokens=30)
+
+
+def test_stop_sequences_cut_the_text_at_the_first(service: Service, artifact: bytes) -> None:
+    service.publish("run-1", artifact)
+    asked = {"run_id": "run-1", "prompt": "The quick", "max_new_tokens": 12}
+    free = service.generate(**asked).completions[0]
+    stop = free[3:5]
+    cut = free[: free.find(stop)]
+    body = service.generate(**asked, stop=["never there", stop])
+    assert body.completions == [cut]
+    assert body.text == "The quick" + cut
+    assert body.finish_reasons == ["stop"]
+    assert body.usage.generated_tokens < 12
+
+
+def test_streams_server_sent_events(service: Service, artifact: bytes) -> None:
+    service.publish("run-1", artifact)
+    asked = {"run_id": "run-1", "prompt": "The quick", "max_new_tokens": 10}
+    plain = service.generate(**asked)
+    with service.client.stream("POST", "/generate", json={**asked, "stream": True}) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        events = sse(answer.read().decode())
+    tokens = [data for name, data in events if name == "token"]
+    assert [name for name, _ in events] == ["token"] * len(tokens) + ["end"]
+    assert len(tokens) > 1
+    assert "".join(str(piece["text"]) for piece in tokens) == plain.completions[0]
+    end = GenerateResponse.model_validate(events[-1][1])
+    assert end.model_copy(update={"timings": plain.timings}) == plain
+
+
+def test_streams_several_sequences_with_stops(service: Service, artifact: bytes) -> None:
+    service.publish("run-1", artifact)
+    asked = {
+        "run_id": "run-1",
+        "prompt": "The",
+        "max_new_tokens": 20,
+        "temperature": 1.2,
+        "seed": 5,
+        "num_return_sequences": 2,
+        "stop": ["e", "th"],
     }
-    assert answer.headers["x-request-id"] == "r1"
+    plain = service.generate(**asked)
+    events = sse(service.client.post("/generate", json={**asked, "stream": True}).text)
+    for index in (0, 1):
+        pieces = [str(d["text"]) for name, d in events if name == "token" and d["index"] == index]
+        assert "".join(pieces) == plain.completions[index]
+    assert events[-1][1]["texts"] == plain.texts
 
 
-def test_bad_input_is_a_json_422_listing_every_failure(client: TestClient) -> None:
-    answer = client.post("/generate", json={"run_id": "r", "prompt": "", "extra": 1})
+def test_a_request_names_one_model(service: Service) -> None:
+    both = service.client.post("/generate", json={"run_id": "r", "model": "m@a", "prompt": "x"})
+    neither = service.client.post("/generate", json={"prompt": "x"})
+    for answer in (both, neither):
+        assert answer.status_code == 422
+        assert answer.json()["code"] == "VALIDATION_ERROR"
+        assert "exactly one of run_id and model" in answer.json()["message"]
+    bad = service.client.post("/generate", json={"model": "no-alias", "prompt": "x"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "body.model"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"num_return_sequences": 9, "temperature": 1}, "body.num_return_sequences"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "body.stop"),
+        ({"stop": [""]}, "body.stop.0"),
+        ({"stop": ["x" * 65]}, "body.stop.0"),
+        ({"top_p": 0}, "body.top_p"),
+    ],
+)
+def test_generate_options_are_bounded(
+    service: Service, options: dict[str, object], field: str
+) -> None:
+    answer = service.client.post("/generate", json={"run_id": "r", "prompt": "x", **options})
+    assert answer.status_code == 422
+    assert [error["field"] for error in answer.json()["errors"]] == [field]
+
+
+def test_several_sequences_need_sampling(service: Service) -> None:
+    answer = service.client.post(
+        "/generate", json={"run_id": "r", "prompt": "x", "num_return_sequences": 2}
+    )
+    assert answer.status_code == 422
+    assert "needs sampling" in answer.json()["message"]
+
+
+def test_bad_input_is_a_json_422_listing_every_failure(service: Service) -> None:
+    answer = service.client.post("/generate", json={"run_id": "r", "prompt": "", "extra": 1})
     assert answer.status_code == 422
     body = answer.json()
     assert body["code"] == "VALIDATION_ERROR"
@@ -120,53 +159,81 @@ def test_bad_input_is_a_json_422_listing_every_failure(client: TestClient) -> No
     assert body["request_id"] == answer.headers["x-request-id"]
 
 
-def test_unknown_routes_are_json(client: TestClient) -> None:
-    answer = client.get("/nowhere")
+def test_unknown_routes_are_json(service: Service) -> None:
+    answer = service.client.get("/nowhere")
     assert answer.status_code == 404
     assert answer.json()["code"] == "NOT_FOUND"
-    assert client.delete("/generate").json()["code"] == "METHOD_NOT_ALLOWED"
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert service.client.delete("/generate").json()["code"] == "METHOD_NOT_ALLOWED"
 
 
-def test_an_unsafe_artifact_is_refused(
-    client: TestClient, redis_client: redis.Redis, store: Store
-) -> None:
+def test_an_unsafe_artifact_is_refused(service: Service) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("pytorch_model.bin")
-        tar.addfile(info, io.BytesIO(b""))
-    publish(redis_client, store, "evil", buffer.getvalue())
-    answer = client.post("/generate", json={"run_id": "evil", "prompt": "x"})
+        tar.addfile(tarfile.TarInfo("pytorch_model.bin"), io.BytesIO(b""))
+    service.publish("evil", buffer.getvalue())
+    answer = service.client.post("/generate", json={"run_id": "evil", "prompt": "x"})
     assert answer.status_code == 502
     assert answer.json()["code"] == "UNSAFE_ARTIFACT"
 
 
-def test_a_missing_file_in_data_bank_is_a_502(
-    client: TestClient, redis_client: redis.Redis
-) -> None:
-    redis_client.set(names.run_artifact_key("lost"), "f" * 64)
-    answer = client.post("/generate", json={"run_id": "lost", "prompt": "x"})
+def test_an_artifact_that_is_no_model_is_a_502(service: Service) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("README.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    service.publish("empty", buffer.getvalue())
+    answer = service.client.post("/generate", json={"run_id": "empty", "prompt": "x"})
+    assert answer.status_code == 502
+    assert answer.json()["code"] == "UNLOADABLE_ARTIFACT"
+
+
+def test_a_missing_file_in_data_bank_is_a_502(service: Service) -> None:
+    make = run_events("lost", service.clock)
+    service.project(make["training.requested"](), make["artifact.pointer_set"](file_id="f" * 64))
+    answer = service.client.post("/generate", json={"run_id": "lost", "prompt": "x"})
     assert answer.status_code == 502
     assert answer.json()["code"] == "DATA_BANK_ERROR"
 
 
-def test_the_generator_keeps_a_bounded_lru(model_dir: Path, tmp_path: Path) -> None:
-    generator = Generator(max_models=1)
-    copy = tmp_path / "copy"
-    with tarfile.open(fileobj=io.BytesIO(b"".join(tar_stream(model_dir)))) as tar:
-        tar.extractall(copy, filter="data")
-    request = GenerateRequest(run_id="r", prompt="The", max_new_tokens=2)
-    first = generator.load(model_dir)
-    assert generator.load(model_dir) is first
-    generator.generate(copy, request)
-    assert generator.load(model_dir) is not first
-
-
-def test_a_prompt_longer_than_the_context_keeps_its_end(model_dir: Path) -> None:
-    generator = Generator()
+def test_a_prompt_longer_than_the_context_keeps_its_end(
+    service: Service, artifact: bytes, reference: Loaded
+) -> None:
+    service.publish("run-1", artifact)
     prompt = " ".join(["the quick fox"] * 40) + " ends here"
-    text = generator.generate(
-        model_dir, GenerateRequest(run_id="r", prompt=prompt, max_new_tokens=500)
+    body = service.generate(run_id="run-1", prompt=prompt, max_new_tokens=500)
+    assert "ends here" in body.text
+    assert reference.context == 32  # the prompt keeps half of it, the rest is for new tokens
+    assert body.usage == Usage(prompt_tokens=16, generated_tokens=16)
+    assert body.finish_reasons == ["length"]
+
+
+def test_the_request_model_is_importable() -> None:
+    request = GenerateRequest(run_id="r", prompt="p")
+    assert (request.max_new_tokens, request.top_p, request.stop) == (40, 1.0, [])
+
+
+def test_a_stream_that_fails_ends_with_an_error_event(service: Service, artifact: bytes) -> None:
+    service.publish("run-1", artifact)
+
+    def broken(loaded: Loaded, rows: list[Row]) -> None:
+        raise RuntimeError("the device fell over")
+
+    service.generator.batcher.run = broken
+    answer = service.client.post(
+        "/generate",
+        json={"run_id": "run-1", "prompt": "The", "stream": True},
+        headers={"X-Request-ID": "s1"},
     )
-    assert "ends here" in text
-    assert len(text) < len(prompt) + 500
+    assert answer.status_code == 200
+    assert sse(answer.text) == [
+        (
+            "error",
+            {
+                "code": "GENERATION_FAILED",
+                "message": "the device fell over",
+                "request_id": "s1",
+                "errors": [],
+            },
+        )
+    ]
