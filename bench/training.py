@@ -7,6 +7,13 @@
    `trainledger worker`; the loop's tokens/s as `training.completed` reports it) against the
    same model, data and steps trained by a plain loop calling `transformers` and `torch`
    directly, in this process. Target: ratio >= 0.95.
+3. Checkpoints (in this process, the trainer itself, after part 2): the cost of one
+   checkpoint of the part-1 model (weights in safetensors, optimizer, scaler and RNG states,
+   the loop's position) against a bare `torch.save` of the same weights and optimizer; that
+   cost as a share of training time at the default interval (`WORKER__CHECKPOINT_INTERVAL_S`,
+   300 s; target <= 3%); and the time to resume, from `train_model` called with the newest
+   checkpoint to its first step after it, against the same call starting fresh (both encode
+   the corpus and build the model; a redelivery adds the visibility timeout before either).
 2. Upload to pointer: from appending `training.completed` of a run directory holding
    `--artifact-mib` MiB to the moment `GET /runs/{id}/artifact` answers the pointer, against
    `curl` uploading the same tar to the same Data Bank. Target: ratio <= 1.3.
@@ -39,12 +46,14 @@ import httpx
 import redis
 import torch
 from tokenizers import Tokenizer
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from transformers.utils import logging as transformers_logging
 
 from consumers import Manifest
+from consumers.checkpoints import CheckpointStore
 from consumers.manifest import MANIFEST_FILE
 from consumers.tarball import tar_stream
+from consumers.trainer import Checkpointing, train_model
 from databank import DataBankClient
 from events import (
     ArtifactUploaded,
@@ -67,6 +76,9 @@ MIB = 1 << 20
 KEY = "bench-key"
 NODE = "bench-node"
 THROUGHPUT_TARGET = 0.95
+CHECKPOINT_INTERVAL_S = 300.0
+"""The worker's default (`WORKER__CHECKPOINT_INTERVAL_S`)."""
+CHECKPOINT_TARGET_PERCENT = 3.0
 UPLOAD_TARGET = 1.3
 _WORDS = ("the", "a", "fox", "dog", "runs", "over", "lazy", "river", "tree", "sky", "blue",
           "cat", "sits", "on", "mat", "café", "naïve", "wörld", "東京", "quick", "brown")  # fmt: skip
@@ -142,6 +154,7 @@ def services(root: Path, threads: int) -> Iterator[Services]:
             "APP__DATA_BANK_API_URL": bank_url,
             "APP__DATA_BANK_API_KEY": KEY,
             "OMP_NUM_THREADS": str(threads),  # torch's intra-op threads, as in this process
+            "WORKER__TORCH_THREADS": str(threads),
         }
         stack.enter_context(_service(["worker"], worker_env, None, root / "worker.log"))
         yield Services(engine.url, bank_url, api_url)
@@ -277,6 +290,78 @@ def throughput(log: EventLog, bank: DataBankClient, root: Path, args: argparse.N
     )
 
 
+class _FirstStep(Exception):  # noqa: N818 - a signal to stop, not an error
+    """Raised by the progress callback at the first report: the step it measures happened."""
+
+
+def _first_step_seconds(
+    corpus: Path, run_dir: Path, spec: TrainingSpec, plan: Checkpointing | None
+) -> float:
+    """Seconds from calling `train_model` to its first step (after the checkpoint, if any)."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(run_dir)
+
+    def first(_: object) -> None:
+        raise _FirstStep
+
+    started = time.perf_counter()
+    try:
+        train_model(
+            corpus, tokenizer, spec, run_dir.parent / "resume-out", should_stop=lambda: False,
+            on_progress=first, progress_every=0.0, checkpointing=plan,
+        )  # fmt: skip
+    except _FirstStep:
+        return time.perf_counter() - started
+    raise RuntimeError("the run ended without reporting a step")
+
+
+def checkpoints(root: Path, run_dir: Path, spec: TrainingSpec, rounds: int) -> None:
+    """Part 3: what a checkpoint costs, and how long a resume takes to train again."""
+    corpus = root / "corpus.txt"
+    store = CheckpointStore(root / "checkpoints" / "bench")
+    short = spec.training.model_copy(update={"max_steps": 3})
+    train_model(  # checkpoints after steps 1 and 2: the store keeps step 2
+        corpus, PreTrainedTokenizerFast.from_pretrained(run_dir),
+        spec.model_copy(update={"training": short}), root / "checkpoint-out",
+        should_stop=lambda: False, on_progress=lambda _: None, progress_every=3600.0,
+        checkpointing=Checkpointing(store, every_steps=1),
+    )  # fmt: skip
+    latest = store.latest()
+    assert latest is not None
+    model = GPT2LMHeadModel.from_pretrained(root / "checkpoint-out")
+    optimizer = torch.optim.AdamW(model.parameters())
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    latest.restore(model, optimizer, scaler)
+    position = latest.progress()
+    saves: list[float] = []
+    bare: list[float] = []
+    for _ in range(rounds):
+        begun = time.perf_counter()
+        store.save(model, optimizer, scaler, position)
+        saves.append(time.perf_counter() - begun)
+        begun = time.perf_counter()
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        torch.save(state, root / "bare.pt")
+        bare.append(time.perf_counter() - begun)
+    save, raw = min(saves), min(bare)
+    share = save / CHECKPOINT_INTERVAL_S * 100
+    verdict = "ok" if share <= CHECKPOINT_TARGET_PERCENT else "ABOVE TARGET"
+    print(
+        f"checkpoints: one checkpoint {save * 1000:.1f} ms, bare torch.save of weights and "
+        f"optimizer {raw * 1000:.1f} ms (ratio {save / raw:.2f}); at the default interval "
+        f"({CHECKPOINT_INTERVAL_S:.0f} s) {share:.4f}% of training time "
+        f"(target <= {CHECKPOINT_TARGET_PERCENT}%) {verdict}"
+    )
+    latest = store.latest()
+    assert latest is not None
+    resume = Checkpointing(store, every_s=3600.0, resume=latest)
+    resumed = min(_first_step_seconds(corpus, run_dir, spec, resume) for _ in range(rounds))
+    fresh = min(_first_step_seconds(corpus, run_dir, spec, None) for _ in range(rounds))
+    print(
+        f"  resume: train_model from the checkpoint at step {latest.step} to its first step "
+        f"{resumed:.2f} s; the same call starting fresh {fresh:.2f} s (ratio {resumed / fresh:.2f})"
+    )
+
+
 def _artifact_dir(directory: Path, size_mib: int, run_id: str, manifest: Manifest) -> Path:
     """A run directory of `size_mib` MiB of incompressible weights and a manifest."""
     directory.mkdir(parents=True)
@@ -404,6 +489,7 @@ def main() -> None:
             any_run = next((root / "artifacts" / "models").iterdir())
             manifest = Manifest.read(any_run / MANIFEST_FILE)
             upload_to_pointer(client, running, root, manifest, args)
+            checkpoints(root, any_run, _spec("0" * 64, args), args.rounds)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ class WorkerConfig(BaseModel):
     metrics_interval_s: float = Field(default=30.0, ge=0)
     """At most one `training.progress` event (loss curves) per this many seconds, plus the
     last step's."""
+    checkpoint_interval_s: float = Field(default=300.0, gt=0)
+    """A checkpoint of a running training at least this often (and every
+    `training.checkpoint_every_steps` steps when a spec says so)."""
     cancel_check_s: float = Field(default=0.5, ge=0)
     """How often a running training asks the log whether it was cancelled."""
     log_lines: int = Field(default=1000, ge=1)

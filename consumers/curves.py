@@ -12,8 +12,20 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import BaseModel, ConfigDict
 
 from events import MAX_METRIC_POINTS, MetricPoint
+
+
+class CurveState(BaseModel):
+    """A curve mid-run, as a checkpoint keeps it: its points and its open window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[MetricPoint]
+    window: int
+    open_sum: float | None
+    open_count: int
 
 
 class LossCurve:
@@ -43,3 +55,15 @@ class LossCurve:
         if len(self.points) > self.cap:
             self.points = self.points[1::2]
             self.window *= 2
+
+    def state(self) -> CurveState:
+        """The curve as a checkpoint keeps it."""
+        open_sum = None if self._sum is None else self._sum.float().item()
+        return CurveState(
+            points=list(self.points), window=self.window, open_sum=open_sum, open_count=self._count
+        )
+
+    def restore(self, state: CurveState) -> None:
+        """Continue the curve a checkpoint kept."""
+        self.points, self.window, self._count = list(state.points), state.window, state.open_count
+        self._sum = None if state.open_sum is None else torch.tensor(state.open_sum)

@@ -32,6 +32,7 @@ from events import (
     TrainingCancelRequested,
     TrainingCompleted,
     TrainingFailed,
+    TrainingStarted,
 )
 
 RUN_FINISHED: tuple[type[Envelope], ...] = (TrainingCompleted, TrainingFailed, TrainingCancelled)
@@ -115,6 +116,10 @@ class History:
         """The completion of the run or tokenizer: it names the node that holds the files."""
         kind = TrainingCompleted if subject == "run" else TokenizerCompleted
         return next((e for e in self.events if isinstance(e, kind)), None)
+
+    def starts(self) -> int:
+        """How many times training started (on any node)."""
+        return sum(1 for e in self.events if isinstance(e, TrainingStarted))
 
     def last_file_id(self) -> str | None:
         """The file id of the last pointer ever set, revoked or not (what a deletion frees)."""

@@ -1,7 +1,10 @@
 """Where a worker node keeps its files under `${ARTIFACTS_ROOT}`, and how they appear atomically.
 
     models/{run_id}/              a finished run: model, tokenizer, manifest.json
+    checkpoints/{run_id}/         the newest checkpoint of a run in progress (`checkpoints`)
     tokenizers/{tokenizer_id}/    a finished tokenizer
+    logs/{run_id}.jsonl           a run's lines on this node, every attempt (`RunLog`); the
+                                  run directory's `logs.jsonl` is a hard link to it
     cache/corpora/                corpora by file id (`CorpusFetcher`)
     cache/artifacts/              extracted artifacts by file id (`ArtifactFetcher`)
 
@@ -31,6 +34,14 @@ class ArtifactsLayout:
     def run_dir(self, run_id: str) -> Path:
         """Where a finished run's files live until (and after) their upload."""
         return self.root / "models" / run_id
+
+    def run_log(self, run_id: str) -> Path:
+        """Where a run's lines are appended, outside its staged directory (see `RunLog`)."""
+        return self.root / "logs" / f"{run_id}.jsonl"
+
+    def checkpoint_dir(self, run_id: str) -> Path:
+        """Where a run in progress keeps its checkpoint (not staged: it outlives a crash)."""
+        return self.root / "checkpoints" / run_id
 
     def tokenizer_dir(self, tokenizer_id: str) -> Path:
         """Where a finished tokenizer's files live."""

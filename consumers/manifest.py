@@ -3,12 +3,20 @@
 It travels inside the artifact tar, so whoever downloads a model learns its corpus, tokenizer
 (and how it was made), parameters, results, and the versions of trainledger and the libraries
 that trained it; after the upload the worker's copy gains the `artifact_pointer`.
+
+What varies between two runs of one spec (the node, when, how long: `execution`) is kept apart
+from what a reproduction must repeat: the spec (model, tokenizer, corpus, training), the
+device and torch's threads, the library versions and the sha256 of the weights
+(`provenance()`). The metrics sit between: their losses repeat with the weights, their
+seconds and throughput do not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Self
@@ -18,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from events import (
     ArtifactPointer,
     FileId,
+    Provenance,
     RunId,
     TokenizerParams,
     TrainingMetrics,
@@ -25,6 +34,9 @@ from events import (
 )
 
 MANIFEST_FILE = "manifest.json"
+WEIGHTS_GLOB = "model*.safetensors"
+"""`model.safetensors`, or the shards of a model saved in several."""
+_CHUNK = 1 << 20
 
 
 class _Record(BaseModel):
@@ -42,6 +54,15 @@ class Timings(_Record):
     """Building the model, the training loop and the validation pass."""
     save_seconds: float = Field(ge=0)
     """Writing model and tokenizer files."""
+
+
+class Execution(_Record):
+    """Where, when and how long: what differs between any two runs of one spec."""
+
+    node_id: str
+    finished_at: datetime
+    """When the manifest was written."""
+    timings: Timings
 
 
 class TokenizerRecord(_Record):
@@ -97,10 +118,24 @@ class Manifest(_Record):
     training: TrainingParams
     metrics: TrainingMetrics
     """Final train and validation loss, perplexity, steps, tokens and throughput."""
-    timings: Timings
     device: str
+    threads: int = Field(ge=1)
+    """torch's intra-op threads: on CPU another count sums floats in another order."""
     versions: LibraryVersions
+    model_sha256: FileId
+    """Of the weights (`weights_sha256`): equal for a byte-identical reproduction."""
+    execution: Execution
     artifact_pointer: ArtifactPointer | None = None
+
+    def provenance(self) -> Provenance:
+        """What `training.completed` carries, so a reproduction compares itself from the log."""
+        versions = {name: str(value) for name, value in self.versions.model_dump().items()}
+        return Provenance(
+            model_sha256=self.model_sha256,
+            device=self.device,
+            threads=self.threads,
+            versions=versions,
+        )
 
     def with_pointer(self, pointer: ArtifactPointer) -> Self:
         """This manifest, pointing at its uploaded artifact."""
@@ -116,3 +151,14 @@ class Manifest(_Record):
     def read(cls, path: Path) -> Self:
         """Read and validate a manifest; a missing file or invalid content raises."""
         return cls.model_validate_json(path.read_bytes())
+
+
+def weights_sha256(directory: Path) -> str:
+    """The sha256 of the model's weights in `directory`: of `model.safetensors`, or of its
+    shards' bytes one after the other in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob(WEIGHTS_GLOB)):
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()

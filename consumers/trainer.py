@@ -3,7 +3,7 @@
 The corpus is encoded once, cut into `sequence_length` blocks, and its tail (`holdout_fraction`
 of the blocks) is held out for validation loss and perplexity. Loss curves (`consumers.curves`)
 go out with each progress report: train loss per step window, and validation loss every
-`eval_every_steps` (by default ten times a run) on at most `_EVAL_BATCHES` held-out batches,
+`eval_every_steps` (by default five times a run) on at most `_EVAL_BATCHES` held-out batches,
 then on all of them after the last step. Training is seeded: on CPU the
 same spec and corpus give the same losses and the same weights, byte for byte (CUDA kernels are
 not all deterministic, so on CUDA only the data order and initial weights are fixed).
@@ -34,7 +34,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, JsonValue, TypeAdapter
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from consumers.curves import LossCurve
+from consumers.checkpoints import Checkpoint, CheckpointStore
+from consumers.checkpoints import Progress as CheckpointProgress
+from consumers.curves import CurveState, LossCurve
 from consumers.manifest import Timings
 from consumers.tokenizer import CorpusError, read_corpus
 from events import MetricPoint, ModelSpec, TrainingMetrics, TrainingParams, TrainingSpec
@@ -43,9 +45,9 @@ _RECENT_STEPS = 32
 """Reported losses are the mean of the last this many steps: steadier than one step's loss."""
 _MAX_LOG_PERPLEXITY = 700.0
 """exp() of more overflows a float; a model that bad reports a huge, finite perplexity."""
-_EVAL_BATCHES = 4
+_EVAL_BATCHES = 2
 """Held-out batches of an interval validation: a cheap estimate; the final one uses all."""
-_EVALUATIONS = 10
+_EVALUATIONS = 5
 """Interval validations per run when the spec does not say."""
 _CONFIG_ADAPTER: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
@@ -104,6 +106,7 @@ def train_model(
     should_stop: Callable[[], bool],
     on_progress: Callable[[Progress], None],
     progress_every: float = 5.0,
+    checkpointing: Checkpointing | None = None,
 ) -> TrainingOutcome:
     """Train the spec's model on `corpus`, save model (safetensors) and tokenizer to `out_dir`.
 
@@ -122,7 +125,10 @@ def train_model(
     with device:  # built in place: nothing is allocated twice
         model = build_model(spec.model, params.sequence_length, tokenizer)
     total = total_steps(params, len(train_blocks))
-    loop = _Loop(holdout_blocks, device, dtype, should_stop, on_progress, progress_every, total)
+    loop = _Loop(
+        holdout_blocks, device, dtype, should_stop, on_progress, progress_every, total,
+        checkpointing=checkpointing,
+    )  # fmt: skip
     fit = _fit(model, train_blocks, params, loop)
     val_loss = _evaluate(model, holdout_blocks, params.batch_size, device, dtype)
     loop.finish(fit, val_loss)
@@ -229,6 +235,21 @@ def total_steps(params: TrainingParams, blocks: int) -> int:
     return params.max_steps or (params.epochs or 1) * math.ceil(blocks / params.batch_size)
 
 
+_Parts = tuple[GPT2LMHeadModel, torch.optim.Optimizer, torch.amp.GradScaler]
+"""What a checkpoint saves and restores of the loop's objects."""
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where a training keeps checkpoints, how often (every `every_steps` steps, if set, and
+    every `every_s` seconds), and the checkpoint it resumes from."""
+
+    store: CheckpointStore
+    every_steps: int | None = None
+    every_s: float = 300.0
+    resume: Checkpoint | None = None
+
+
 @dataclass
 class _Loop:
     """What the loop reports besides training: progress, curves, interval validation."""
@@ -244,10 +265,36 @@ class _Loop:
     validation: LossCurve = field(init=False)
     final: Progress | None = None
     """The last step's report, held until the final validation loss is known."""
+    checkpointing: Checkpointing | None = None
+    last_checkpoint: float = field(init=False, default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.train = LossCurve(self.total)
         self.validation = LossCurve(_EVALUATIONS)
+
+    def resume(self, parts: _Parts, recent: deque[torch.Tensor]) -> tuple[int, int, float]:
+        """Restore the checkpoint to resume from, if any: (step, tokens, seconds) done."""
+        if self.checkpointing is None or self.checkpointing.resume is None:
+            return 0, 0, 0.0
+        checkpoint = self.checkpointing.resume
+        checkpoint.restore(*parts)
+        done = checkpoint.progress()
+        recent.extend(torch.tensor(loss) for loss in done.recent)
+        self.train.restore(done.train)
+        self.validation.restore(done.validation)
+        return done.step, done.tokens, done.seconds
+
+    def checkpoint(self, parts: _Parts, position: CheckpointProgress) -> None:
+        """Save a checkpoint at `position` when one is due (never after the last step)."""
+        plan = self.checkpointing
+        if plan is None or position.step == self.total:
+            return
+        by_steps = plan.every_steps is not None and position.step % plan.every_steps == 0
+        by_time = time.monotonic() - self.last_checkpoint >= plan.every_s
+        if by_steps or by_time:
+            curves = {"train": self.train.state(), "validation": self.validation.state()}
+            plan.store.save(*parts, position.model_copy(update=curves))
+            self.last_checkpoint = time.monotonic()
 
     def validate(self, model: GPT2LMHeadModel, step: int, batch_size: int) -> None:
         """A cheap validation loss on a few held-out batches, then back to training."""
@@ -285,13 +332,15 @@ def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, l
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate)
     autocast = _autocast(device, dtype)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    parts: _Parts = (model, optimizer, scaler)
     recent: deque[torch.Tensor] = deque(maxlen=_RECENT_STEPS)
-    batches = islice(_batch_indices(len(blocks), params.batch_size, params.seed), total)
-    tokens = 0
+    start, tokens, before = loop.resume(parts, recent)
+    # the data position: the same seeded order, its first `start` batches skipped
+    batches = islice(_batch_indices(len(blocks), params.batch_size, params.seed), start, total)
     mean = math.nan
     model.train()
     started = last_report = time.perf_counter()
-    for step, indices in enumerate(batches, start=1):
+    for step, indices in enumerate(batches, start=start + 1):
         if loop.should_stop():
             raise CancelRequested(f"cancelled after {step - 1} of {total} steps")
         batch = blocks[indices].to(device=device, dtype=torch.long)
@@ -307,10 +356,10 @@ def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, l
         if step % eval_every == 0 and step < total:
             loop.validate(model, step, params.batch_size)
         now = time.perf_counter()
+        elapsed = before + now - started
         if now - last_report >= loop.progress_every or step == total:
             last_report = now
             mean = torch.stack(tuple(recent)).float().mean().item()
-            elapsed = now - started
             loop.report(
                 Progress(
                     step=step,
@@ -320,7 +369,23 @@ def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, l
                     eta_seconds=elapsed / step * (total - step),
                 )
             )
-    return _Fit(total, tokens, time.perf_counter() - started, mean)
+        loop.checkpoint(parts, _position(step, tokens, elapsed, recent))
+    return _Fit(total, tokens, before + time.perf_counter() - started, mean)
+
+
+def _position(
+    step: int, tokens: int, seconds: float, recent: deque[torch.Tensor]
+) -> CheckpointProgress:
+    """Where the loop stands, for a checkpoint (its curves are added by `_Loop`)."""
+    blank = CurveState(points=[], window=1, open_sum=None, open_count=0)
+    return CheckpointProgress(
+        step=step,
+        tokens=tokens,
+        seconds=seconds,
+        recent=[loss.float().item() for loss in recent],
+        train=blank,
+        validation=blank,
+    )
 
 
 def _metrics(fit: _Fit, val_loss: float | None) -> TrainingMetrics:

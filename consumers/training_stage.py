@@ -26,19 +26,29 @@ import time
 from pathlib import Path
 
 import redis
+import torch
 from pydantic import ValidationError
 from transformers import PreTrainedTokenizerFast
 
 from consumers.cancel import CancelWatch
+from consumers.checkpoints import CheckpointStore
 from consumers.config import WorkerConfig
 from consumers.history import History, record
 from consumers.layout import staged
-from consumers.manifest import MANIFEST_FILE, LibraryVersions, Manifest, TokenizerRecord
+from consumers.manifest import (
+    MANIFEST_FILE,
+    Execution,
+    LibraryVersions,
+    Manifest,
+    TokenizerRecord,
+    weights_sha256,
+)
 from consumers.progress import ProgressReporter
+from consumers.reproduction import reproduction
 from consumers.runlog import RunLog
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
 from consumers.tokenizer import CorpusError, train_tokenizer
-from consumers.trainer import CancelRequested, TrainingError, train_model
+from consumers.trainer import CancelRequested, Checkpointing, TrainingError, train_model
 from databank import ArtifactFetcher, CorpusFetcher, FileDownloader
 from events import (
     Delivery,
@@ -47,14 +57,15 @@ from events import (
     Handlers,
     Interrupted,
     NodePayload,
+    StartedPayload,
     TokenizerRef,
     TrainingCancelled,
     TrainingCompleted,
     TrainingCompletedPayload,
     TrainingFailed,
-    TrainingMetrics,
     TrainingRequested,
     TrainingStarted,
+    utc_now,
 )
 
 log = logging.getLogger(__name__)
@@ -84,41 +95,64 @@ class TrainingStage:
         if history.run_finished:
             _info("request already handled", "training_skipped", run_id)
             return
-        lines = RunLog(self._client, run_id, maxlen=self._config.log_lines)
+        lines = RunLog(
+            self._client,
+            run_id,
+            maxlen=self._config.log_lines,
+            file=self._layout.run_log(run_id),
+        )
         if history.cancel_requested:
             self._cancelled(event, lines, "cancelled before training started")
             return
         manifest = self._finished(run_id)
         if manifest is not None:
             _info("run directory complete; not retraining", "training_recovered", run_id)
-            self._completed(event, manifest.metrics, lines)
+            self._completed(event, manifest, lines)
             return
-        self._start(event, delivery, lines)
+        self._start(event, delivery, lines, history)
 
-    def _start(self, event: TrainingRequested, delivery: Delivery, lines: RunLog) -> None:
+    def _start(
+        self, event: TrainingRequested, delivery: Delivery, lines: RunLog, history: History
+    ) -> None:
         run_id, node = event.correlation_id, self._config.node_id
+        checkpoints = CheckpointStore(self._layout.checkpoint_dir(run_id))
+        resume = checkpoints.latest()
+        payload = StartedPayload(
+            node_id=node,
+            attempt=history.starts() + 1,
+            resumed_at_step=resume.step if resume else None,
+        )
         started = TrainingStarted(
-            correlation_id=run_id, causation_id=event.event_id, payload=NodePayload(node_id=node)
+            correlation_id=run_id, causation_id=event.event_id, payload=payload
         )
         record(self._log, event, started, once_per=f"{delivery.consumer}:{delivery.attempt}")
-        lines.say("started", f"training started on node {node}")
+        lines.say("started", _started_line(payload))
         _info("training started", "training_started", run_id)
+        plan = Checkpointing(
+            checkpoints,
+            every_steps=event.payload.training.checkpoint_every_steps,
+            every_s=self._config.checkpoint_interval_s,
+            resume=resume,
+        )
         try:
-            metrics = self._train(event, delivery, lines)
+            manifest = self._train(event, delivery, lines, plan)
         except CancelRequested:
             if delivery.should_stop():
                 _info("worker stopping; run left for another", "training_interrupted", run_id)
                 raise Interrupted(f"run {run_id} interrupted by shutdown") from None
+            checkpoints.clear()
             self._cancelled(event, lines, "cancelled during training")
             return
         except StageError as failure:
+            checkpoints.clear()
             self._failed(event, lines, failure)
             return
-        self._completed(event, metrics, lines)
+        checkpoints.clear()
+        self._completed(event, manifest, lines)
 
     def _train(
-        self, event: TrainingRequested, delivery: Delivery, lines: RunLog
-    ) -> TrainingMetrics:
+        self, event: TrainingRequested, delivery: Delivery, lines: RunLog, plan: Checkpointing
+    ) -> Manifest:
         spec, run_id = event.payload, event.correlation_id
         corpus = fetch_corpus(self._corpora, spec.corpus_file_id)
         cancel = CancelWatch(self._log, run_id, interval=self._config.cancel_check_s)
@@ -143,6 +177,7 @@ class TrainingStage:
                         self._config.metrics_interval_s,
                     ),
                     progress_every=self._config.progress_interval_s,
+                    checkpointing=plan,
                 )
             except CorpusError as error:
                 raise StageError(str(error), "corpus_invalid") from None
@@ -155,12 +190,21 @@ class TrainingStage:
                 corpus_file_id=spec.corpus_file_id,
                 training=spec.training,
                 metrics=outcome.metrics,
-                timings=outcome.timings.model_copy(update={"tokenizer_seconds": tokenizer_seconds}),
+                execution=Execution(
+                    node_id=self._config.node_id,
+                    finished_at=utc_now(),
+                    timings=outcome.timings.model_copy(
+                        update={"tokenizer_seconds": tokenizer_seconds}
+                    ),
+                ),
                 device=outcome.device,
+                threads=torch.get_num_threads(),
                 versions=LibraryVersions.current(self._config.trainledger_version),
+                model_sha256=weights_sha256(out),
             )
             manifest.write(out / MANIFEST_FILE)
-        return outcome.metrics
+            lines.keep_in(out)
+        return manifest
 
     def _tokenizer(
         self, event: TrainingRequested, corpus: Path, out: Path
@@ -183,14 +227,22 @@ class TrainingStage:
         except (OSError, ValidationError):
             return None
 
-    def _completed(self, cause: TrainingRequested, metrics: TrainingMetrics, lines: RunLog) -> None:
-        run_id = cause.correlation_id
-        payload = TrainingCompletedPayload(node_id=self._config.node_id, metrics=metrics)
+    def _completed(self, cause: TrainingRequested, manifest: Manifest, lines: RunLog) -> None:
+        """Append `training.completed`, with the weights' provenance and, for a reproduction,
+        how they compare; its line goes first, so the upload this event starts never archives
+        a `logs.jsonl` still growing."""
+        run_id, metrics, provenance = cause.correlation_id, manifest.metrics, manifest.provenance()
+        lines.say("completed", f"training completed: {metrics.steps} steps")
+        payload = TrainingCompletedPayload(
+            node_id=self._config.node_id,
+            metrics=metrics,
+            provenance=provenance,
+            reproduction=reproduction(self._log, cause, provenance),
+        )
         completed = TrainingCompleted(
             correlation_id=run_id, causation_id=cause.event_id, payload=payload
         )
         record(self._log, cause, completed)
-        lines.say("completed", f"training completed: {metrics.steps} steps")
         _info("training completed", "training_completed", run_id)
 
     def _cancelled(self, cause: TrainingRequested, lines: RunLog, message: str) -> None:
@@ -220,6 +272,16 @@ class TrainingStage:
                 "error_code": failure.error_code,
             },
         )
+
+
+def _started_line(started: StartedPayload) -> str:
+    """The log line that marks an attempt: where it runs and where it starts from."""
+    line = f"attempt {started.attempt}: training started on node {started.node_id}"
+    if started.resumed_at_step is not None:
+        return f"{line}, resumed from the checkpoint at step {started.resumed_at_step}"
+    if started.attempt > 1:
+        return f"{line}, from step 0 (no checkpoint on this node)"
+    return line
 
 
 def _info(message: str, event: str, run_id: str) -> None:

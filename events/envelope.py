@@ -70,11 +70,55 @@ class NodePayload(Strict):
     node_id: str
 
 
+class StartedPayload(NodePayload):
+    """A training (re)started on `node_id`: its attempt (1 for the first start), and the
+    checkpoint step it resumed from (None: from step 0)."""
+
+    attempt: int = Field(default=1, ge=1)
+    resumed_at_step: int | None = Field(default=None, ge=0)
+
+
+class Provenance(Strict):
+    """The weights' sha256 and what made them besides the spec: what a reproduction repeats."""
+
+    model_sha256: FileId
+    """Of `model.safetensors` (of its shards in name order, for a sharded model)."""
+    device: str
+    threads: int = Field(ge=1)
+    """torch's intra-op threads: on CPU another count sums floats in another order."""
+    versions: dict[str, str]
+    """trainledger, Python, torch, transformers, tokenizers (as the manifest has them)."""
+
+
+class Difference(Strict):
+    """An input that differed between a run and its reproduction (None: not recorded)."""
+
+    name: str
+    """`device`, `threads`, or a library's name."""
+    original: str | None
+    reproduction: str | None
+
+
+class Reproduction(Strict):
+    """How a reproduction's weights compare with those of the run it reproduces (`of`).
+
+    `identical` (the sha256 of the weights) is known when both ran on CPU: GPU kernels are
+    not bitwise deterministic, so there a mismatch says nothing; it is also None when the
+    original recorded no provenance. `differences` are the inputs that differed."""
+
+    of: RunId
+    identical: bool | None = None
+    differences: list[Difference] = Field(default=[])
+
+
 class TrainingCompletedPayload(Strict):
-    """A run trained; its files are on `node_id` until uploaded."""
+    """A run trained; its files are on `node_id` until uploaded. `provenance` is None in
+    completions recorded before it was; `reproduction` is set for a reproduction only."""
 
     node_id: str
     metrics: TrainingMetrics
+    provenance: Provenance | None = None
+    reproduction: Reproduction | None = None
 
 
 class FailurePayload(Strict):
@@ -197,13 +241,16 @@ class TrainingRequested(Envelope):
 
     type: Literal["training.requested"] = "training.requested"
     payload: TrainingSpec
+    reproduces: RunId | None = None
+    """Set by `POST /runs/{run_id}/reproduce`: the run whose spec this one trains again. On the
+    event, not in the spec: a client's `POST /runs/train` cannot claim it."""
 
 
 class TrainingStarted(Envelope):
     """A worker started training."""
 
     type: Literal["training.started"] = "training.started"
-    payload: NodePayload
+    payload: StartedPayload
 
 
 class TrainingProgressed(Envelope):

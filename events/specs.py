@@ -118,7 +118,13 @@ class TrainingParams(Strict):
         default=None,
         ge=1,
         le=10_000_000,
-        description="Validation loss every this many steps (default: ten times per run).",
+        description="Validation loss every this many steps (default: five times per run).",
+    )
+    checkpoint_every_steps: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="A checkpoint every this many steps, besides the worker's time interval.",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

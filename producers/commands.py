@@ -88,6 +88,12 @@ class RunAccepted(_Accepted):
     run_id: str
 
 
+class ReproductionAccepted(RunAccepted):
+    """A run was requested that trains again what `reproduces` was trained from."""
+
+    reproduces: str
+
+
 class TokenizerAccepted(_Accepted):
     """A tokenizer was requested."""
 
@@ -157,6 +163,34 @@ class Commands:
         event = TrainingRequested(correlation_id=uuid.uuid4().hex, payload=spec)
         run_id, entry_id = self.append(event, scoped("runs.train", key), spec)
         return RunAccepted(run_id=run_id, entry_id=entry_id)
+
+    def reproduce(self, run_id: str, key: str | None) -> ReproductionAccepted:
+        """Request a new run from the spec `run_id` was requested with: 404 for an unknown
+        run, 409 unless it completed.
+
+        The spec is the original's `training.requested` as the log has it, so the corpus file
+        id, the model, the training parameters (seed and device included) are the same, and
+        so is the tokenizer: the one reused by id, or one trained anew with the same
+        parameters (training a tokenizer is deterministic). The new request carries
+        `reproduces`; its worker compares the weights with the original's (see
+        `consumers.reproduction`)."""
+        under = scoped(f"runs.reproduce:{run_id}", key)
+        seen = self._seen(under)
+        if seen is None:
+            events = self._history(run_id)
+            fields = _fold(events, "run", run_id)
+            if fields is None:
+                raise NotFoundError(f"no run {run_id}")
+            if fields["status"] != "completed":
+                raise ConflictError(
+                    f"run {run_id} is {fields['status']}: only a completed run can be reproduced"
+                )
+            original = next(e for e in events if isinstance(e, TrainingRequested))
+            event = TrainingRequested(
+                correlation_id=uuid.uuid4().hex, payload=original.payload, reproduces=run_id
+            )
+            seen = self.append(event, under)
+        return ReproductionAccepted(run_id=seen[0], entry_id=seen[1], reproduces=run_id)
 
     def train_tokenizer(self, spec: TokenizerSpec, key: str | None) -> TokenizerAccepted:
         """Request a tokenizer under a fresh tokenizer id."""
@@ -231,16 +265,28 @@ class Commands:
     def record(self, kind: Kind, subject_id: str) -> dict[str, str] | None:
         """A run's or tokenizer's record folded from its history in the log (None until it
         was requested)."""
-        model = MemoryModel()
+        return _fold(self._history(subject_id), kind, subject_id)
+
+    def _history(self, subject_id: str) -> list[Event]:
+        """The decodable events about `subject_id`, in append order."""
+        found: list[Event] = []
         for entry in self.log.read_correlation(subject_id):
             try:
-                model.apply(project(entry.event()))
+                found.append(entry.event())
             except DecodeError:
                 continue
-        record = model.get(kind, subject_id)
-        if record is None or "requested" not in record.slots:
-            return None
-        return record.fields(kind)
+        return found
+
+
+def _fold(events: list[Event], kind: Kind, subject_id: str) -> dict[str, str] | None:
+    """The record `events` make of `subject_id` (None until it was requested)."""
+    model = MemoryModel()
+    for event in events:
+        model.apply(project(event))
+    record = model.get(kind, subject_id)
+    if record is None or "requested" not in record.slots:
+        return None
+    return record.fields(kind)
 
 
 def scoped(command: str, key: str | None) -> str | None:
@@ -319,6 +365,21 @@ def router(services: Services) -> APIRouter:
     ) -> CancelAccepted:
         """Ask a run to stop between steps."""
         return commands().cancel(run_id, request or CancelRequestedPayload(), idempotency_key)
+
+    @api.post(
+        "/runs/{run_id}/reproduce",
+        status_code=202,
+        tags=["commands"],
+        responses={
+            404: {"model": ErrorBody, "description": "no such run"},
+            409: {"model": ErrorBody, "description": "the run has not completed"},
+        },
+    )
+    def reproduce(run_id: RunPath, idempotency_key: IdempotencyKey = None) -> ReproductionAccepted:
+        """Train a new run from this run's recorded spec, corpus and tokenizer; once trained,
+        its record (`GET /runs/{new_run_id}`, `reproduction`) says whether the weights are
+        byte-identical (both on CPU) and which inputs differed."""
+        return commands().reproduce(run_id, idempotency_key)
 
     @api.post(
         "/runs/{run_id}/upload",

@@ -14,7 +14,11 @@ present wins:
 
     run:       deleted > cancelled > failed (training) > failed (upload) > completed (pointer)
                > uploading (uploaded) > uploading (deferred or requested) > trained
-               > running (started) > queued
+               > running (restarted, started) > queued
+
+A first start fills `started`; a later attempt (a redelivery after a crash) fills `restarted`
+with its attempt and the checkpoint step it resumed from, so `started_at` stays the first
+start.
     tokenizer: failed > failed (upload) > completed > uploading > trained > queued
 
 The upload's own course (`artifact.upload_failed`, `artifact.upload_deferred`,
@@ -27,6 +31,9 @@ revocation as its message (and no artifact key). A deletion (`artifact.pointer_r
 `deleted`) fills a slot of its own that no event clears: a deleted run stays deleted, leaves
 the run index and has no artifact key, whatever arrives after it; its hash keeps the file id
 it pointed to, which the retention stage deletes from Data Bank.
+
+A reproduction is two facts: `requested` holds the run it reproduces (`reproduces`), and
+`trained` how its weights compared (`reproduction`, JSON), as its `training.completed` says.
 
 `progress` holds the latest `training.progress`: step, total, the last losses and the loss
 curves (`curves`, compact JSON); each report carries the whole bounded history, so the latest
@@ -70,10 +77,11 @@ Kind = Literal["run", "tokenizer", "alias"]
 """Which record an event is about: a run, a tokenizer, or a model's alias (`model@alias`)."""
 
 RUN_GROUPS: dict[str, tuple[str, ...]] = {
-    "requested": ("name", "tags"),
+    "requested": ("name", "tags", "reproduces"),
     "started": ("started_node",),
+    "restarted": ("restarted_node", "attempt", "resumed_at_step"),
     "progress": ("step", "total_steps", "train_loss", "val_loss", "curves"),
-    "trained": ("trained_node", "metrics"),
+    "trained": ("trained_node", "metrics", "reproduction"),
     "failed": ("failure", "error_code"),
     "cancel_requested": ("cancel_reason",),
     "cancelled": ("cancelled_node",),
@@ -174,15 +182,22 @@ def project(event: Event) -> Fact:
         case TrainingRequested():
             spec = event.payload
             tags = json.dumps(spec.tags, separators=(",", ":")) if spec.tags else None
-            named = (spec.name, tags)
+            named = (spec.name, tags, event.reproduces)
             return _fact(event, "run", "requested", named, score=micros(event.occurred_at))
         case TrainingStarted():
-            return _fact(event, "run", "started", (event.payload.node_id,))
+            started = event.payload
+            if started.attempt == 1:  # `started_at` stays the first start
+                return _fact(event, "run", "started", (started.node_id,))
+            step = None if started.resumed_at_step is None else str(started.resumed_at_step)
+            restarted = (started.node_id, str(started.attempt), step)
+            return _fact(event, "run", "restarted", restarted)
         case TrainingProgressed():
             return _fact(event, "run", "progress", progress_values(event))
         case TrainingCompleted():
-            metrics = event.payload.metrics.model_dump_json()
-            return _fact(event, "run", "trained", (event.payload.node_id, metrics))
+            done = event.payload
+            compared = done.reproduction.model_dump_json() if done.reproduction else None
+            outcome = (done.node_id, done.metrics.model_dump_json(), compared)
+            return _fact(event, "run", "trained", outcome)
         case TrainingFailed() | TokenizerFailed():
             kind: Kind = "run" if isinstance(event, TrainingFailed) else "tokenizer"
             failure = (event.payload.message, event.payload.error_code)
@@ -289,10 +304,11 @@ RULES: dict[Kind, Rules] = {
             StatusRule("uploading", "uploaded_at"),
             StatusRule("uploading", "upload_progress", "upload_progress"),
             StatusRule("trained", "trained_at"),
+            StatusRule("running", "restarted_at"),
             StatusRule("running", "started_at"),
             StatusRule("queued", "requested_at"),
         ),
-        node=("trained_node", "started_node", "cancelled_node"),
+        node=("trained_node", "restarted_node", "started_node", "cancelled_node"),
     ),
     "tokenizer": Rules(
         status=(

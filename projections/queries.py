@@ -25,7 +25,7 @@ import redis
 import redis.asyncio
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from events import ArtifactPointer, Tags, TrainingMetrics, names, text, text_map
+from events import ArtifactPointer, Reproduction, Tags, TrainingMetrics, names, text, text_map
 from projections.batching import ReadBatcher
 from projections.projection import GROUPS
 from projections.store import status_key
@@ -80,6 +80,10 @@ class RunStatus(_View):
     tags: dict[str, str] = {}
     node: str | None = None
     progress: RunProgress | None = None
+    attempt: int | None = None
+    """The latest attempt after a restart (None: the first one)."""
+    resumed_at_step: int | None = None
+    """The checkpoint step the latest attempt resumed from (None: from step 0)."""
     requested_at: datetime | None = None
     started_at: datetime | None = None
     trained_at: datetime | None = None
@@ -93,6 +97,8 @@ class RunStatus(_View):
     artifact: ArtifactPointer | None = None
     artifact_size: int | None = None
     """Bytes of the uploaded archive (from `artifact.uploaded`)."""
+    reproduction: Reproduction | None = None
+    """For a reproduction: the run it reproduces, and once trained how its weights compare."""
 
 
 class MetricSeries(_View):
@@ -282,6 +288,8 @@ def run_status(run_id: str, reply: object) -> RunStatus | None:
             "tags": _TAGS.validate_json(tags) if tags else {},
             "node": fields.get("node"),
             "progress": _progress(fields),
+            "attempt": _int(fields, "attempt"),
+            "resumed_at_step": _int(fields, "resumed_at_step"),
             "requested_at": _time(fields, "requested_at"),
             "started_at": _time(fields, "started_at"),
             "trained_at": _time(fields, "trained_at"),
@@ -294,8 +302,18 @@ def run_status(run_id: str, reply: object) -> RunStatus | None:
             "metrics": TrainingMetrics.model_validate_json(metrics) if metrics else None,
             "artifact": _pointer(fields),
             "artifact_size": _int(fields, "size"),
+            "reproduction": _reproduction(fields),
         }
     )
+
+
+def _reproduction(fields: dict[str, str]) -> Reproduction | None:
+    """`of` from the request; `identical` and `differences` from the completion, once trained."""
+    of = fields.get("reproduces")
+    if of is None:
+        return None
+    compared = fields.get("reproduction")
+    return Reproduction.model_validate_json(compared) if compared else Reproduction(of=of)
 
 
 def tokenizer_status(tokenizer_id: str, reply: object) -> TokenizerStatus | None:

@@ -1,4 +1,5 @@
-"""Exercise the trainer's CUDA paths: train a tiny GPT-2 in fp32, bf16, fp16 and `auto`.
+"""Exercise the trainer's CUDA paths: train a tiny GPT-2 in fp32, bf16, fp16 and `auto`, and
+resume one from a checkpoint after a crash.
 
 Each run must report the expected device, finite losses that went down, fp32 weights on disk,
 and a saved directory that reloads on CPU, reproduces the reported validation loss and
@@ -7,7 +8,10 @@ status is 1 when any failed. Timings are informational (each step syncs: progres
 
     python3 scripts/gpu_check.py [--device cuda|cpu] [--out DIR]
 
-`--device cpu` is a smoke test for a machine without CUDA (fp16 is then skipped).
+`--device cpu` is a smoke test for a machine without CUDA (fp16 is then skipped). The resume
+check crashes a run mid-way (an exception out of `should_stop`, as a SIGKILL leaves it: the
+last checkpoint on disk), resumes it and compares with the run that never stopped: byte for
+byte on CPU; on CUDA, whose kernels are not all deterministic, final losses within 2%.
 The inference generator (`inference/generation.py`) has no device selection: it loads models
 on CPU only, so there is no CUDA path of it to exercise here.
 """
@@ -15,6 +19,7 @@ on CPU only, so there is no CUDA path of it to exercise here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -43,8 +48,10 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from consumers.checkpoints import CheckpointStore
 from consumers.tokenizer import train_tokenizer
 from consumers.trainer import (
+    Checkpointing,
     DeviceUnavailable,
     PrecisionUnavailable,
     Progress,
@@ -248,6 +255,64 @@ def refusal_checks(report: Report, work: Path, tokenizer: PreTrainedTokenizerFas
     report.check("nothing saved on refusal", not (work / "refused").exists())
 
 
+class _Crash(Exception):  # noqa: N818 - stands for a SIGKILL, not an error
+    """Ends a run where it is, as a kill would."""
+
+
+def _resume_run(
+    work: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    device: Device,
+    name: str,
+    plan: Checkpointing,
+    crash: bool = False,
+) -> tuple[Path, float]:
+    steps = iter(range(1, STEPS + 1))
+
+    def crash_mid_way() -> bool:
+        if crash and next(steps) == STEPS // 2 + 7:
+            raise _Crash
+        return False
+
+    outcome = train_model(
+        work / "corpus.txt",
+        tokenizer,
+        spec_for(device, "fp32"),
+        work / name,
+        should_stop=crash_mid_way,
+        on_progress=lambda _: None,
+        checkpointing=plan,
+    )
+    return work / name / "model.safetensors", number(outcome.metrics.val_loss)
+
+
+def resume_check(
+    report: Report, work: Path, tokenizer: PreTrainedTokenizerFast, device: Device
+) -> None:
+    """Crash a run after a checkpoint, resume it, compare with the run that never stopped."""
+    store = CheckpointStore(work / "checkpoints")
+    straight, straight_loss = _resume_run(
+        work, tokenizer, device, "straight", Checkpointing(CheckpointStore(work / "unused"))
+    )
+    with contextlib.suppress(_Crash):
+        plan = Checkpointing(store, every_steps=25)
+        _resume_run(work, tokenizer, device, "crashed", plan, crash=True)
+    latest = store.latest()
+    report.check("resume: a checkpoint survived the crash", latest is not None)
+    if latest is None:
+        return
+    plan = Checkpointing(store, every_steps=25, resume=latest)
+    resumed, resumed_loss = _resume_run(work, tokenizer, device, "resumed", plan)
+    if device == "cpu":
+        same = resumed.read_bytes() == straight.read_bytes()
+        report.check("resume: weights byte-identical", same, f"resumed at step {latest.step}")
+    else:
+        close = abs(resumed_loss - straight_loss) <= 0.02 * abs(straight_loss)
+        detail = f"val loss {resumed_loss:.4f} vs {straight_loss:.4f}, step {latest.step}"
+        report.check("resume: final loss within 2%", close, detail)
+    report.skip("processes > 1", "data-parallel training is not built yet (issue 13)")
+
+
 def environment(device: str) -> dict[str, str]:
     """Versions and hardware, for the log."""
     info = {"python": platform.python_version(), "device": device}
@@ -316,6 +381,7 @@ def main() -> int:
                 report.check(f"{name}: run", False, traceback.format_exc(limit=-3).strip(), row)
             print(f"{name}: {time.perf_counter() - started:.1f}s", flush=True)
         refusal_checks(report, work, tokenizer)
+        resume_check(report, work, tokenizer, device)
     report.skip("inference on cuda", "inference/generation.py loads models on CPU only")
     text = table(report)
     failures = report.failures

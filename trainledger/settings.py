@@ -92,6 +92,8 @@ class InferenceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8020, ge=0, le=65535)
     cache_dir: AbsolutePath = Path("var/inference")
+    cache_max_bytes: int = Field(default=10 * 2**30, ge=0)
+    """Bytes of extracted artifacts kept on disk; least recently used go first, never one in use."""
     max_models: int = Field(default=4, ge=1, le=64)
 
 
@@ -102,6 +104,7 @@ class WorkerSettings(BaseModel):
 
     progress_interval_s: float = Field(default=5.0, ge=0)
     metrics_interval_s: float = Field(default=30.0, ge=0)
+    checkpoint_interval_s: float = Field(default=300.0, gt=0)
     cancel_check_s: float = Field(default=0.5, ge=0)
     visibility_timeout_ms: int = Field(default=30_000, ge=100)
     upload_retry_window_s: float = Field(default=3600, ge=0)
@@ -110,8 +113,12 @@ class WorkerSettings(BaseModel):
     """Torch's threads per worker; by default the cores split between the workers."""
 
     def threads(self, workers: int = 1) -> int:
-        """Torch's threads for each of `workers` workers on this machine: the setting, or the
-        cores this process may run on split evenly (at least one), so they do not oversubscribe."""
+        """Torch's threads for each of `workers` workers on this machine: the setting, else
+        `OMP_NUM_THREADS` (torch's own default) when set, else the cores this process may run
+        on split evenly (at least one), so they do not oversubscribe."""
+        openmp = os.environ.get("OMP_NUM_THREADS", "")
+        if self.torch_threads is None and openmp.isdigit() and int(openmp) > 0:
+            return int(openmp)
         return self.torch_threads or max(1, len(os.sched_getaffinity(0)) // workers)
 
 

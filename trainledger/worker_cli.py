@@ -54,6 +54,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         artifacts_root=settings.app.artifacts_root,
         progress_interval_s=settings.worker.progress_interval_s,
         metrics_interval_s=settings.worker.metrics_interval_s,
+        checkpoint_interval_s=settings.worker.checkpoint_interval_s,
         cancel_check_s=settings.worker.cancel_check_s,
         visibility_timeout_ms=settings.worker.visibility_timeout_ms,
         upload_retry_window_s=settings.worker.upload_retry_window_s,

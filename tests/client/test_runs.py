@@ -199,3 +199,34 @@ def test_delete_refuses_a_run_still_going(cli: Cli, system: System) -> None:
     assert cli.fails("runs", "delete", run_id, "--yes").startswith("error: CONFLICT: ")
     cli.ok("runs", "cancel", run_id)
     system.wait_final(run_id)
+
+
+def test_reproduce_follows_the_new_run_and_says_its_weights_are_byte_identical(
+    cli: Cli, system: System, trained: str
+) -> None:
+    printed = cli.ok("runs", "reproduce", trained, "--watch").stdout.splitlines()
+
+    requested = next(line for line in printed if line.endswith(f"requested: reproduces {trained}"))
+    new_run = requested.split()[1]
+    assert printed[-1] == f"run {new_run} reproduces {trained}; byte-identical weights"
+    record = system.status(new_run)
+    assert record["status"] == "completed"
+    assert record["reproduction"] == {"of": trained, "identical": True, "differences": []}
+    assert f"{trained}; byte-identical weights" in cli.ok("runs", "show", new_run).stdout
+    shown = cli.json("runs", "show", new_run)
+    assert isinstance(shown, dict)
+    assert shown["reproduction"] == record["reproduction"]
+
+
+def test_reproduce_answers_json_and_refuses_unknown_and_unfinished_runs(
+    cli: Cli, system: System, trained: str
+) -> None:
+    accepted = cli.json("runs", "reproduce", trained)
+    assert isinstance(accepted, dict)
+    assert accepted["reproduces"] == trained
+    assert system.wait_final(str(accepted["run_id"]))["status"] == "completed"
+    assert cli.fails("runs", "reproduce", "nope") == "error: NOT_FOUND: no run nope"
+    failed = system.failed_run()
+    assert cli.fails("runs", "reproduce", failed) == (
+        f"error: CONFLICT: run {failed} is failed: only a completed run can be reproduced"
+    )

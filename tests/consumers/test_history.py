@@ -12,9 +12,9 @@ from events import (
     ArtifactPointerSet,
     ArtifactUploadFailed,
     EventLog,
-    NodePayload,
     PointerRevokedPayload,
     PointerSetPayload,
+    StartedPayload,
     TokenizerRequested,
     TokenizerSpec,
     TrainingCancelRequested,
@@ -56,7 +56,7 @@ def test_the_pointer_in_force_is_the_last_set_unless_revoked_after(
 
 def test_facts_the_stages_decide_on(redis_client: redis.Redis) -> None:
     log = EventLog(redis_client)
-    log.append(TrainingStarted(correlation_id="r", payload=NodePayload(node_id="n")))
+    log.append(TrainingStarted(correlation_id="r", payload=StartedPayload(node_id="n")))
     history = History.read(log, "r")
     assert not history.run_finished
     assert not history.cancel_requested
@@ -89,7 +89,7 @@ def test_record_appends_once_per_cause_and_kind(redis_client: redis.Redis) -> No
     cause = TokenizerRequested(correlation_id="r", payload=TokenizerSpec(corpus_file_id=FILE_A))
 
     def started() -> TrainingStarted:
-        return TrainingStarted(correlation_id="r", payload=NodePayload(node_id="n"))
+        return TrainingStarted(correlation_id="r", payload=StartedPayload(node_id="n"))
 
     first = record(log, cause, started())
     again = record(log, cause, started())
@@ -109,9 +109,11 @@ def test_a_redo_that_words_its_event_differently_gets_the_first_entry(
     cause = TokenizerRequested(correlation_id="r", payload=TokenizerSpec(corpus_file_id=FILE_A))
 
     first = record(
-        log, cause, TrainingStarted(correlation_id="r", payload=NodePayload(node_id="a"))
+        log, cause, TrainingStarted(correlation_id="r", payload=StartedPayload(node_id="a"))
     )
-    redo = record(log, cause, TrainingStarted(correlation_id="r", payload=NodePayload(node_id="b")))
+    redo = record(
+        log, cause, TrainingStarted(correlation_id="r", payload=StartedPayload(node_id="b"))
+    )
 
     assert (redo.entry_id, redo.duplicate) == (first.entry_id, True)
     [started] = History.read(log, "r").events

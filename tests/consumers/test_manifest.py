@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,12 @@ from pydantic import ValidationError
 
 from consumers.manifest import (
     MANIFEST_FILE,
+    Execution,
     LibraryVersions,
     Manifest,
     Timings,
     TokenizerRecord,
+    weights_sha256,
 )
 from events.envelope import TrainingMetrics
 from events.specs import ArtifactPointer, TokenizerParams, TrainingParams
@@ -42,11 +46,17 @@ def make_manifest(tokenizer: TokenizerRecord = TRAINED) -> Manifest:
             val_loss=5.3,
             perplexity=200.3,
         ),
-        timings=Timings(
-            tokenizer_seconds=0.1, data_seconds=0.01, train_seconds=0.5, save_seconds=0.02
-        ),
         device="cpu",
+        threads=2,
         versions=LibraryVersions.current("1.2.3"),
+        model_sha256="cd" * 32,
+        execution=Execution(
+            node_id="node-a",
+            finished_at=datetime(2030, 1, 1, tzinfo=UTC),
+            timings=Timings(
+                tokenizer_seconds=0.1, data_seconds=0.01, train_seconds=0.5, save_seconds=0.02
+            ),
+        ),
     )
 
 
@@ -115,3 +125,31 @@ def test_unknown_fields_and_bad_tokenizer_ids_are_rejected(tmp_path: Path) -> No
 def test_a_tokenizer_is_either_trained_with_the_run_or_reused(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError, match=r"trained with the run \(params\) or reused"):
         TokenizerRecord.model_validate({**fields, "vocab_size": 300})
+
+
+def test_what_varies_between_runs_is_kept_apart_from_the_provenance(tmp_path: Path) -> None:
+    manifest = make_manifest()
+    written = json.loads(manifest.model_dump_json())
+
+    assert set(written["execution"]) == {"node_id", "finished_at", "timings"}
+    provenance = manifest.provenance()
+    assert (provenance.model_sha256, provenance.device, provenance.threads) == ("cd" * 32, "cpu", 2)
+    assert provenance.versions == written["versions"]
+    elsewhere = manifest.model_copy(
+        update={"execution": manifest.execution.model_copy(update={"node_id": "node-b"})}
+    )
+    assert elsewhere.provenance() == provenance
+
+
+def test_the_weights_sha256_is_that_of_model_safetensors_or_of_its_shards(tmp_path: Path) -> None:
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    single.mkdir()
+    sharded.mkdir()
+    (single / "model.safetensors").write_bytes(b"weights")
+    (single / "config.json").write_text("{}")
+    (sharded / "model-00002-of-00002.safetensors").write_bytes(b"ghts")
+    (sharded / "model-00001-of-00002.safetensors").write_bytes(b"wei")
+    (sharded / "model.safetensors.index.json").write_text("{}")
+
+    expected = hashlib.sha256(b"weights").hexdigest()
+    assert weights_sha256(single) == weights_sha256(sharded) == expected

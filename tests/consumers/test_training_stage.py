@@ -21,6 +21,7 @@ from events import (
     EventLog,
     Interrupted,
     PointerSetPayload,
+    StartedPayload,
     TokenizerParams,
     TokenizerRef,
     TrainingCancelRequested,
@@ -29,6 +30,7 @@ from events import (
     TrainingProgressed,
     TrainingRequested,
     TrainingSpec,
+    TrainingStarted,
     names,
 )
 from tests.databank.faults import Fault
@@ -90,7 +92,7 @@ def test_a_request_is_trained_saved_and_completed(
         params=asked, vocab_size=manifest.model["vocab_size"]
     )
     assert manifest.versions.trainledger == worker_config.trainledger_version == "1.2.3"
-    assert manifest.timings.tokenizer_seconds is not None
+    assert manifest.execution.timings.tokenizer_seconds is not None
     assert manifest.artifact_pointer is None
     assert {"model.safetensors", "tokenizer.json", "config.json"} <= {
         path.name for path in run_dir.iterdir()
@@ -211,7 +213,7 @@ def test_a_run_uses_a_tokenizer_named_by_id(
 
     manifest = Manifest.read(worker_config.layout.run_dir(RUN) / MANIFEST_FILE)
     reused = TokenizerRecord(tokenizer_id="tok-1", vocab_size=len(tokenizer))
-    assert (manifest.tokenizer, manifest.timings.tokenizer_seconds) == (reused, None)
+    assert (manifest.tokenizer, manifest.execution.timings.tokenizer_seconds) == (reused, None)
     assert manifest.model["vocab_size"] == len(tokenizer)
 
 
@@ -265,3 +267,25 @@ def test_progress_reports_carry_the_loss_curves(
     completed = events_of(log, RUN, TrainingCompleted)[0]
     assert last.validation[-1].loss == completed.payload.metrics.val_loss
     assert types_of(log, RUN, progress=True).count("training.progress") == 2
+
+
+def test_a_run_another_node_started_starts_over_here_and_says_so(
+    stage: TrainingStage, redis_client: redis.Redis, corpus_id: str
+) -> None:
+    request = _request(redis_client, tiny_spec(corpus_id))
+    elsewhere = StartedPayload(node_id="node-b")
+    EventLog(redis_client).append(
+        TrainingStarted(correlation_id=RUN, causation_id=request.event_id, payload=elsewhere)
+    )
+    stage.handle(request, delivery(attempt=2))
+
+    starts = [e.payload for e in events_of(EventLog(redis_client), RUN, TrainingStarted)]
+    assert [(s.node_id, s.attempt, s.resumed_at_step) for s in starts] == [
+        ("node-b", 1, None),
+        ("node-a", 2, None),
+    ]
+    lines = EventLog(redis_client).read_range(names.run_logs_stream(RUN))
+    said = [e.fields[b"message"].decode() for e in lines if e.fields[b"kind"] == b"started"]
+    assert said == [
+        "attempt 2: training started on node node-a, from step 0 (no checkpoint on this node)"
+    ]

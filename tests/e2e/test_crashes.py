@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ def worker_process(pipeline: Pipeline, config: WorkerConfig, stderr: Path) -> It
         "APP__DATA_BANK_API_KEY": pipeline.bank.key,
         "WORKER__PROGRESS_INTERVAL_S": str(config.progress_interval_s),
         "WORKER__VISIBILITY_TIMEOUT_MS": str(config.visibility_timeout_ms),
+        "WORKER__TORCH_THREADS": "1",  # as this process: the same arithmetic, byte for byte
     }
     with stderr.open("wb") as errors:
         process = subprocess.Popen(
@@ -74,15 +76,21 @@ def _staging_left(config: WorkerConfig) -> list[str]:
     return [path.name for path in (config.artifacts_root / "models").iterdir()]
 
 
-def test_sigkill_during_training_the_restarted_node_trains_again_and_uploads_once(
+def _checkpointed(config: WorkerConfig, run_id: str) -> bool:
+    directory = config.artifacts_root / "checkpoints" / run_id
+    return directory.is_dir() and any(p.name.startswith("step-") for p in directory.iterdir())
+
+
+def test_sigkill_during_training_the_restarted_node_resumes_and_uploads_once(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     config = pipeline.worker_config("node-k", progress_interval_s=0.05)
-    spec: TrainingSpec = tiny_spec(pipeline.bank.put_corpus(tmp_path), max_steps=400)
+    corpus_id = pipeline.bank.put_corpus(tmp_path)
+    spec: TrainingSpec = tiny_spec(corpus_id, max_steps=400, checkpoint_every_steps=25)
     stderr = tmp_path / "worker.log"
     with worker_process(pipeline, config, stderr) as pid:
         run_id = pipeline.train(spec)
-        wait_until(lambda: _progress_lines(pipeline, run_id) > 0, timeout=STARTUP, what="training")
+        wait_until(lambda: _checkpointed(config, run_id), timeout=STARTUP, what="a checkpoint")
         _sigkill(pid)
     assert "training.completed" not in types_of(pipeline.log, run_id)  # killed mid-training
 
@@ -92,11 +100,30 @@ def test_sigkill_during_training_the_restarted_node_trains_again_and_uploads_onc
     assert record["status"] == "completed"
     assert len(events_of(pipeline.log, run_id, ArtifactPointerSet)) == 1
     assert len(events_of(pipeline.log, run_id, TrainingCompleted)) == 1
-    assert len(events_of(pipeline.log, run_id, TrainingStarted)) == 2  # one per start
+    starts = events_of(pipeline.log, run_id, TrainingStarted)
+    first, second = (e.payload for e in starts)
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert second.resumed_at_step is not None
+    assert second.resumed_at_step % 25 == 0
+    assert (record["attempt"], record["resumed_at_step"]) == (2, second.resumed_at_step)
+    assert datetime.fromisoformat(str(record["started_at"])) == starts[0].occurred_at
     assert _staging_left(config) == [run_id]  # the killed worker's staging directory is gone
+    assert not (config.artifacts_root / "checkpoints" / run_id).exists()
+    lines = [
+        e.fields[b"message"].decode()
+        for e in pipeline.log.read_range(names.run_logs_stream(run_id))
+        if e.fields[b"kind"] == b"started"
+    ]
+    assert lines[-1].endswith(f"resumed from the checkpoint at step {second.resumed_at_step}")
     records = _assert_json_logs_without_key(stderr, pipeline.bank.key)
     started = [r for r in records if r.get("event") == "training_started"]
     assert [(r["service"], r["run_id"]) for r in started] == [("worker", run_id)]
+
+    again = pipeline.train(spec)  # the same run uninterrupted: the same weights, byte for byte
+    assert pipeline.wait_final(f"/runs/{again}")["status"] == "completed"
+    models = config.artifacts_root / "models"
+    resumed, straight = (models / r / "model.safetensors" for r in (run_id, again))
+    assert resumed.read_bytes() == straight.read_bytes()
 
 
 def test_sigkill_between_training_and_upload_uploads_without_training_again(

@@ -16,12 +16,16 @@ from events import (
     ArtifactUploadFailed,
     ArtifactUploadRequested,
     CancelRequestedPayload,
+    Difference,
     Event,
     FailurePayload,
     ModelSpec,
     NodePayload,
     PointerRevokedPayload,
     PointerSetPayload,
+    Provenance,
+    Reproduction,
+    StartedPayload,
     TokenizerCompleted,
     TokenizerCompletedPayload,
     TokenizerFailed,
@@ -95,8 +99,32 @@ metrics = st.builds(
     val_loss=st.none() | floats,
     perplexity=st.none() | floats,
 )
+provenances = st.builds(
+    Provenance,
+    model_sha256=file_ids,
+    device=st.sampled_from(["cpu", "cuda"]),
+    threads=st.integers(1, 256),
+    versions=st.dictionaries(texts, texts, max_size=5),
+)
+reproductions = st.builds(
+    Reproduction,
+    of=run_ids,
+    identical=st.none() | st.booleans(),
+    differences=st.lists(
+        st.builds(
+            Difference, name=texts, original=st.none() | texts, reproduction=st.none() | texts
+        ),
+        max_size=3,
+    ),
+)
 failures = st.builds(FailurePayload, message=texts, error_code=texts)
 nodes = st.builds(NodePayload, node_id=texts)
+starts = st.builds(
+    StartedPayload,
+    node_id=texts,
+    attempt=st.integers(1, 9),
+    resumed_at_step=st.none() | st.integers(0, 10**6),
+)
 
 common: dict[str, st.SearchStrategy[object]] = {
     "correlation_id": run_ids,
@@ -105,11 +133,17 @@ common: dict[str, st.SearchStrategy[object]] = {
 }
 
 events: st.SearchStrategy[Event] = st.one_of(
-    st.builds(TrainingRequested, payload=training_specs, **common),
-    st.builds(TrainingStarted, payload=nodes, **common),
+    st.builds(TrainingRequested, payload=training_specs, reproduces=st.none() | run_ids, **common),
+    st.builds(TrainingStarted, payload=starts, **common),
     st.builds(
         TrainingCompleted,
-        payload=st.builds(TrainingCompletedPayload, node_id=texts, metrics=metrics),
+        payload=st.builds(
+            TrainingCompletedPayload,
+            node_id=texts,
+            metrics=metrics,
+            provenance=st.none() | provenances,
+            reproduction=st.none() | reproductions,
+        ),
         **common,
     ),
     st.builds(TrainingFailed, payload=failures, **common),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from events import ArtifactPointer, ModelSpec, TrainingParams, TrainingSpec
+from events import AliasSetPayload, ArtifactPointer, ModelSpec, TrainingParams, TrainingSpec
 
 CORPUS = "a" * 64
 
@@ -87,3 +87,11 @@ def test_names_and_tags_are_kept_sorted_and_bounded() -> None:
 def test_bad_names_and_tags_are_refused(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TrainingSpec.model_validate({"corpus_file_id": CORPUS, **fields})
+
+
+@pytest.mark.parametrize("name", ["", "g@pt", "-x", "x" * 65])
+def test_model_and_alias_names_are_safe(name: str) -> None:
+    with pytest.raises(ValidationError, match="1-64 characters"):
+        AliasSetPayload(model=name, alias="prod", run_id="r1")
+    with pytest.raises(ValidationError, match="1-64 characters"):
+        AliasSetPayload(model="gpt", alias=name, run_id="r1")

@@ -26,6 +26,7 @@ from events import (
     PointerRevokedPayload,
     PointerSetPayload,
     ProgressPayload,
+    StartedPayload,
     Subject,
     TokenizerCompleted,
     TokenizerCompletedPayload,
@@ -85,7 +86,10 @@ def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., 
             **common(t), payload=TrainingSpec(corpus_file_id=FILE_A, name=f"{run} name", tags=TAGS)
         ),
         "training.started": lambda t=None, node="n1": TrainingStarted(
-            **common(t), payload=NodePayload(node_id=node)
+            **common(t), payload=StartedPayload(node_id=node)
+        ),
+        "training.restarted": lambda t=None: TrainingStarted(
+            **common(t), payload=StartedPayload(node_id="n2", attempt=2, resumed_at_step=20)
         ),
         "training.progress": lambda t=None, step=10: TrainingProgressed(
             **common(t),

@@ -20,8 +20,9 @@ CURVES = (
     '"validation":[[10,3.5]]}'
 )
 RUN_SLOTS = {
-    "training.requested": ("requested", ("r1 name", '{"dataset":"tiny","lr":"5e-4"}')),
+    "training.requested": ("requested", ("r1 name", '{"dataset":"tiny","lr":"5e-4"}', None)),
     "training.started": ("started", ("n1",)),
+    "training.restarted": ("restarted", ("n2", "2", "20")),
     "training.progress": (
         "progress",
         ("10", "20", "3.0", "3.5", CURVES),
@@ -52,6 +53,7 @@ def test_training_completed_keeps_node_and_metrics_json() -> None:
     assert fact.values[0] == "n1"
     assert fact.values[1] is not None
     assert '"tokens_per_second":200.0' in fact.values[1]
+    assert fact.values[2] is None  # not a reproduction
 
 
 def test_only_a_request_places_the_run_in_the_index() -> None:

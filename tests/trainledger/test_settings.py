@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from trainledger.cli import app
@@ -35,3 +36,13 @@ def test_rebuild_starts_its_engine_from_a_relative_data_directory(
     assert result.exit_code == 0, result.output
     assert "verified only: nothing changed" in result.output
     assert (tmp_path / "var" / "engine" / "engine.log").is_file()
+
+
+def test_the_inference_cache_budget_is_10_gib_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INFERENCE__CACHE_MAX_BYTES", raising=False)
+    assert Settings().inference.cache_max_bytes == 10 * 2**30
+    monkeypatch.setenv("INFERENCE__CACHE_MAX_BYTES", "1000")
+    assert Settings().inference.cache_max_bytes == 1000
+    monkeypatch.setenv("INFERENCE__CACHE_MAX_BYTES", "-1")
+    with pytest.raises(ValidationError, match="cache_max_bytes"):
+        Settings()

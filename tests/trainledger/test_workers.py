@@ -53,3 +53,11 @@ def test_up_refuses_fewer_than_one_worker() -> None:
     assert result.exit_code == 2
     assert "--workers" in result.output
     assert "Traceback" not in result.output
+
+
+def test_openmp_threads_stand_in_for_an_unset_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKER__TORCH_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert Settings().worker.threads(workers=1) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    assert Settings().worker.threads(workers=1) >= 1

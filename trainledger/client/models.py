@@ -41,6 +41,22 @@ class Progress(Wire):
     val_loss: float | None = None
 
 
+class Difference(Wire):
+    """An input that differed between a run and its reproduction."""
+
+    name: str
+    original: str | None = None
+    reproduction: str | None = None
+
+
+class Reproduction(Wire):
+    """What a reproduction reproduces and, once trained, how its weights compare."""
+
+    of: str
+    identical: bool | None = None
+    differences: list[Difference] = []
+
+
 class Run(Wire):
     """A run's status record (`GET /runs/{run_id}`)."""
 
@@ -58,6 +74,7 @@ class Run(Wire):
     cancelled_at: AwareDatetime | None = None
     metrics: dict[str, Number | None] | None = None
     artifact: Pointer | None = None
+    reproduction: Reproduction | None = None
 
 
 class RunPage(Wire):

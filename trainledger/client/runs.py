@@ -1,4 +1,4 @@
-"""`runs list/show/watch/logs/cancel/compare/delete`."""
+"""`runs list/show/watch/logs/cancel/reproduce/compare/delete`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from trainledger.client.models import Accepted, LogLine, Run, RunPage
 from trainledger.client.parsing import tags
 from trainledger.client.session import Session
 from trainledger.client.stream import run_log
-from trainledger.client.tables import run_table, runs_table
+from trainledger.client.tables import reproduction, run_table, runs_table
 from trainledger.client.watch import watch
 
 app = typer.Typer(
-    help="Training runs: list, inspect, follow, compare, cancel, delete.", no_args_is_help=True
+    help="Training runs: list, inspect, follow, compare, cancel, reproduce, delete.",
+    no_args_is_help=True,
 )
 
 RunId = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
@@ -92,6 +93,28 @@ def cancel(session: Session, run_id: RunId) -> None:
         accepted = api.post(f"/runs/{run_id}/cancel", Accepted)
     session.out.emit(accepted)
     session.out.show(f"cancel requested for run {accepted.run_id}")
+
+
+@app.command("reproduce")
+@client_command()
+def reproduce(
+    session: Session,
+    run_id: RunId,
+    watch_run: Annotated[
+        bool,
+        typer.Option("--watch", help="Follow the new run; then say how its weights compare."),
+    ] = False,
+) -> None:
+    """Train a completed run again from its recorded spec, corpus and tokenizer."""
+    with session.api() as api:
+        accepted = api.post(f"/runs/{run_id}/reproduce", Accepted)
+        session.out.emit(accepted)
+        session.out.show(f"run {accepted.run_id} requested: reproduces {run_id}")
+        if watch_run:
+            watch(api, accepted.run_id, session.out)
+            run = api.get(f"/runs/{accepted.run_id}", Run)
+            session.out.emit(run)
+            session.out.show(f"run {run.run_id} reproduces {reproduction(run)}")
 
 
 @app.command("compare")

@@ -35,6 +35,20 @@ def tag_list(tags: dict[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in tags.items())
 
 
+def reproduction(run: Run) -> str:
+    """The run it reproduces and, once known, whether the weights are byte-identical and
+    which inputs differed (empty for a run that reproduces none)."""
+    found = run.reproduction
+    if found is None:
+        return ""
+    verdicts = {True: "byte-identical weights", False: "different weights", None: ""}
+    differed = ", ".join(
+        f"{d.name} {d.original or '?'} -> {d.reproduction or '?'}" for d in found.differences
+    )
+    said = [verdicts[found.identical], f"differed: {differed}" if differed else ""]
+    return escape("; ".join([found.of, *(part for part in said if part)]))
+
+
 def runs_table(page: RunPage) -> Table:
     """One page of runs."""
     table = Table("run", "name", "status", "progress", "loss", "tags", "requested")
@@ -71,6 +85,7 @@ def run_table(run: Run) -> Table:
         "failed": when(run.failed_at),
         "cancelled": when(run.cancelled_at),
         "artifact": run.artifact.file_id if run.artifact else "",
+        "reproduces": reproduction(run),
     }
     rows |= {f"metrics.{key}": number(value) for key, value in (run.metrics or {}).items()}
     for field, value in rows.items():
