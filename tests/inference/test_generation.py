@@ -232,3 +232,33 @@ def test_a_batch_waits_for_tickets_no_longer_than_its_wait(model_dir: Path) -> N
         assert impatient.stats().batch_rows == {1: 1}
     finally:
         impatient.close()
+
+
+def test_a_batch_takes_jobs_up_to_its_row_bound(reference: Loaded) -> None:
+    gate, busy = threading.Event(), threading.Event()
+    sizes: list[int] = []
+
+    def run(loaded: Loaded, rows: list[Row]) -> None:
+        sizes.append(len(rows))
+        busy.set()
+        gate.wait(10)
+
+    def job() -> Job:
+        return Job(
+            reference, [Row(prompt=[1], budget=1, completion=Completion(reference.tokenizer))]
+        )
+
+    batcher = Batcher(run, max_rows=2, wait_s=0)
+    first = job()
+    batcher.submit(first)
+    assert busy.wait(10)  # the decoding thread holds the first job while three more queue
+    rest = [job() for _ in range(3)]
+    for queued in rest:
+        batcher.submit(queued)
+    gate.set()
+    for done in (first, *rest):
+        done.done.result(10)
+    with batcher.ticket() as ticket:
+        batcher.handed_in(ticket)  # handed in early, and again as the block ends: counted once
+    batcher.close()
+    assert sizes == [1, 2, 1]
