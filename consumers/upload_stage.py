@@ -133,14 +133,22 @@ class UploadStage:
             if subject == "run" and pointer is not None:
                 _add_pointer(directory, pointer)  # a crash may have come before this
             return
+        if not directory.is_dir():
+            missing = f"the {subject}'s files are missing on node {self._node_id}"
+            self._failed(subject, cause, f"FileNotFoundError: {missing}", f"{directory} is missing")
+            return
         try:
-            if not directory.is_dir():
-                raise FileNotFoundError(f"{directory} is missing on node {self._node_id}")
             receipt = self._uploader.upload(directory, name=f"{subject}-{cause.correlation_id}.tar")
         except TRANSIENT as error:
             self._transient(subject, cause, history, f"{type(error).__name__}: {error}")
             return
-        except (DataBankError, ArchiveError, OSError) as error:
+        except OSError as error:
+            # the event is served to every reader of the run: the node's paths stay in its log
+            unreadable = f"the {subject}'s files on node {self._node_id} cannot be read"
+            reason = f"{type(error).__name__}: {unreadable} ({error.strerror or 'unreadable'})"
+            self._failed(subject, cause, reason, str(error))
+            return
+        except (DataBankError, ArchiveError) as error:
             self._failed(subject, cause, f"{type(error).__name__}: {error}")
             return
         self._uploaded(subject, cause, receipt)
@@ -220,7 +228,11 @@ class UploadStage:
             },
         )
 
-    def _failed(self, subject: Subject, cause: Envelope, reason: str) -> None:
+    def _failed(
+        self, subject: Subject, cause: Envelope, reason: str, detail: str | None = None
+    ) -> None:
+        """Record the failure with `reason` (what a user can act on); log `detail` besides,
+        which may name this node's paths."""
         failed = ArtifactUploadFailed(
             correlation_id=cause.correlation_id,
             causation_id=cause.event_id,
@@ -228,8 +240,9 @@ class UploadStage:
         )
         record(self._log, cause, failed)
         log.warning(
-            "artifact upload failed: %s",
+            "artifact upload failed: %s%s",
             reason,
+            f" ({detail})" if detail else "",
             extra={
                 "category": "upload",
                 "event": "artifact_upload_failed",

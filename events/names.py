@@ -33,6 +33,17 @@ def dlq_stream(stream: str, group: str) -> str:
     return f"dlq:{stream}:{group}"
 
 
+def dlq_origin(key: str) -> tuple[str, str]:
+    """The (stream, group) a dead-letter stream belongs to: the inverse of `dlq_stream`.
+
+    Stream names are `stream:<name>` (one colon) while group names may hold more
+    (`upload:<node>`), so the stream is the first two segments and the group the rest.
+    """
+    kind, _, rest = key.removeprefix("dlq:").partition(":")
+    name, _, group = rest.partition(":")
+    return f"{kind}:{name}", group
+
+
 def failures_key(stream: str, group: str) -> str:
     """Hash of entry id -> last handler error, kept until the entry is acked or dead-lettered."""
     return f"failures:{stream}:{group}"

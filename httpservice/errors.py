@@ -8,6 +8,7 @@ once instead of one per round trip.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import FastAPI, Request, Response
@@ -16,6 +17,8 @@ from starlette.exceptions import HTTPException
 
 from httpservice.body import ErrorBody, FieldError
 from httpservice.requestid import request_id
+
+log = logging.getLogger(__name__)
 
 SUMMARIZED = 5
 """Validation failures spelled out in `message`; `errors` lists them all."""
@@ -126,3 +129,18 @@ def install_error_handlers(
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
+
+
+def install_unavailable(
+    app: FastAPI, kinds: Sequence[type[Exception]], code: str, message: str
+) -> None:
+    """Answer the `kinds` of error (a dependency down) 503 `code` with a fixed `message`: the
+    error's own text names the dependency's address, which goes to the log, not to a reader."""
+
+    async def unavailable(request: Request, error: Exception) -> Response:
+        rid = request_id(request)
+        log.warning("%s: %s", message, error, extra={"request_id": rid, "error_code": code})
+        return error_response(503, code, message, rid)
+
+    for kind in kinds:
+        app.add_exception_handler(kind, unavailable)

@@ -6,10 +6,34 @@ Each error fixes its status and UPPER_SNAKE code; `install` adds the engine-unre
 
 from __future__ import annotations
 
-import redis
-from fastapi import FastAPI, Request, Response
+import logging
+import re
 
-from httpservice import ServiceError, error_response, install_error_handlers, request_id
+import redis
+from fastapi import FastAPI
+
+from httpservice import ServiceError, install_error_handlers, install_unavailable
+
+ENGINE_DOWN = "the event log's engine does not answer: try again shortly"
+"""What a caller is told; the engine's address and the error stay in the log."""
+
+
+log = logging.getLogger(__name__)
+
+_DIRECTORIES = re.compile(r"(?<![\w.])/(?:[^\s'\"/:]+/)+")
+"""The directories of an absolute path (`/a/b/` of `/a/b/c`); a URL's path is left alone."""
+
+
+def without_paths(text: str) -> str:
+    """`text` with every absolute path cut to its last part: a caller of this service learns
+    which file was wrong, never where this host keeps it."""
+    return _DIRECTORIES.sub("", text)
+
+
+def artifact_error(kind: type[InferenceError], what: str, error: Exception) -> InferenceError:
+    """`kind` saying `what: error` without this host's paths; the full error is logged."""
+    log.warning("%s: %s", what, error, extra={"error_code": kind.code})
+    return kind(f"{what}: {without_paths(str(error))}")
 
 
 class InferenceError(ServiceError):
@@ -79,10 +103,6 @@ class NotReadyError(InferenceError):
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the one JSON shape."""
     install_error_handlers(app)
-
-    async def engine_down(request: Request, error: Exception) -> Response:
-        message = f"event log unreachable: {error}"
-        return error_response(503, "ENGINE_UNAVAILABLE", message, request_id(request))
-
-    app.add_exception_handler(redis.ConnectionError, engine_down)
-    app.add_exception_handler(redis.TimeoutError, engine_down)
+    install_unavailable(
+        app, (redis.ConnectionError, redis.TimeoutError), "ENGINE_UNAVAILABLE", ENGINE_DOWN
+    )

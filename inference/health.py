@@ -6,6 +6,8 @@ no request can be resolved), else 503 `NOT_READY`; `/metrics` is the Prometheus 
 
 from __future__ import annotations
 
+import logging
+
 import redis
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -13,9 +15,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from httpservice import ErrorBody
-from inference.errors import NotReadyError
+from inference.errors import ENGINE_DOWN, NotReadyError
 from inference.metrics import InferenceMetrics
 from projections import ReadModel
+
+log = logging.getLogger(__name__)
 
 
 class Health(BaseModel):
@@ -41,7 +45,8 @@ def router(read_model: ReadModel, metrics: InferenceMetrics) -> APIRouter:
         try:
             await run_in_threadpool(read_model.client.ping)
         except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise NotReadyError(f"event log unreachable: {error}") from error
+            log.warning("not ready: %s", error)
+            raise NotReadyError(ENGINE_DOWN) from error
         return Health(status="ready")
 
     @api.get("/metrics", response_class=Response)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from databank import ArtifactFetcher
-from httpservice import ErrorBody, RequestIdMiddleware, request_id
+from httpservice import AUTH_ERRORS, ErrorBody, RequestIdMiddleware, api_key_required, request_id
 from inference import errors, health, streaming
 from inference.generation import Generation, Generator
 from inference.metrics import InferenceMetrics
@@ -36,6 +36,7 @@ from inference.serving import Prepared, Serving
 from projections import ReadModel
 
 MODEL_ERRORS: dict[int | str, dict[str, object]] = {
+    **AUTH_ERRORS,
     404: {"model": ErrorBody, "description": "unknown run or alias, or no artifact yet"},
     409: {"model": ErrorBody, "description": "the run failed, was cancelled or deleted"},
     502: {"model": ErrorBody, "description": "the artifact was unsafe, unreachable or unloadable"},
@@ -71,18 +72,27 @@ def generated(prepared: Prepared, generation: Generation, run_s: float) -> Gener
     )
 
 
-def create_app(read_model: ReadModel, fetcher: ArtifactFetcher, generator: Generator) -> FastAPI:
-    """The inference API over a read model, an artifact cache and a generator."""
+def create_app(
+    read_model: ReadModel,
+    fetcher: ArtifactFetcher,
+    generator: Generator,
+    *,
+    api_key: str | None = None,
+) -> FastAPI:
+    """The inference API over a read model, an artifact cache and a generator; with an
+    `api_key`, generation and scoring require it in `X-API-Key` (health does not)."""
     app = FastAPI(title="trainledger inference", version="0.2.0")
     errors.install(app)
     metrics = InferenceMetrics(fetcher, generator)
     app.add_middleware(RequestIdMiddleware, observe=metrics.observe)
     app.include_router(health.router(read_model, metrics))
     serving = Serving(read_model, fetcher, generator, metrics)
+    guarded = [Depends(api_key_required(api_key, "this inference service"))]
 
     @app.post(
         "/generate",
         response_model=GenerateResponse,
+        dependencies=guarded,
         responses={
             **MODEL_ERRORS,
             200: {
@@ -112,7 +122,7 @@ def create_app(read_model: ReadModel, fetcher: ArtifactFetcher, generator: Gener
         generation = await asyncio.wrap_future(running.done)
         return generated(prepared, generation, time.perf_counter() - started)
 
-    @app.post("/score", responses={**MODEL_ERRORS, 422: {"model": ErrorBody}})
+    @app.post("/score", dependencies=guarded, responses={**MODEL_ERRORS, 422: {"model": ErrorBody}})
     async def score(body: ScoreRequest) -> ScoreResponse:
         """Mean loss, perplexity and (`per_token`) surprisal of `text` under the model."""
         prepared = await run_in_threadpool(serving.prepare, body)

@@ -63,7 +63,8 @@ class Serving:
                 try:
                     loaded = load_model(directory)
                 except LoadError as error:
-                    raise errors.UnloadableArtifactError(f"artifact unloadable: {error}") from error
+                    unloadable = errors.UnloadableArtifactError
+                    raise errors.artifact_error(unloadable, "artifact unloadable", error) from error
             self.metrics.load_seconds.observe(time.perf_counter() - fetched[0])
             return loaded
 
@@ -81,8 +82,11 @@ def _fetched(fetcher: ArtifactFetcher, file_id: str) -> Iterator[Path]:
     try:
         directory = held.enter_context(fetcher.hold(file_id))
     except databank.UnsafeArtifactError as error:
-        raise errors.UnsafeArtifactError(f"artifact refused: {error}") from error
+        raise errors.artifact_error(
+            errors.UnsafeArtifactError, "artifact refused", error
+        ) from error
     except databank.DataBankError as error:
-        raise errors.DataBankError(f"artifact download failed: {error}") from error
+        failed = errors.DataBankError
+        raise errors.artifact_error(failed, "artifact download failed", error) from error
     with held:
         yield directory

@@ -2,7 +2,7 @@
 
 from producers.app import create_app
 from producers.commands import CancelAccepted, Commands, RunAccepted, TokenizerAccepted
-from producers.config import ApiConfig
+from producers.config import ApiConfig, SpecLimits
 from producers.errors import ApiError
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "CancelAccepted",
     "Commands",
     "RunAccepted",
+    "SpecLimits",
     "TokenizerAccepted",
     "create_app",
 ]

@@ -10,13 +10,11 @@ request body (`events.fingerprint`): the same key with a different body is 422
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Security
-from fastapi.security import APIKeyHeader
+from fastapi import APIRouter, Depends, Header, Path
 from pydantic import BaseModel, ConfigDict
 
 from events import (
@@ -38,14 +36,14 @@ from events import (
     fingerprint,
     names,
 )
-from httpservice import ErrorBody
+from httpservice import AUTH_ERRORS, ApiKey, ErrorBody, api_key_required
+from producers.config import SpecLimits
 from producers.errors import (
     ConflictError,
-    ForbiddenError,
     IdempotencyKeyReusedError,
     NotFoundError,
-    UnauthorizedError,
 )
+from producers.limits import check
 from producers.services import Services
 from projections import Kind, MemoryModel, project
 
@@ -71,8 +69,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 RunPath = Annotated[str, Path(pattern=ID_PATTERN)]
-ApiKey = Annotated[str | None, Security(APIKeyHeader(name="X-API-Key", auto_error=False))]
-"""Module level: FastAPI resolves (postponed) annotations from the module's globals."""
 
 
 class _Accepted(BaseModel):
@@ -127,8 +123,9 @@ class TokenizerUploadAccepted(_Accepted):
 class Commands:
     """Turn commands into events (synchronous: FastAPI runs these in its threadpool)."""
 
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLog, limits: SpecLimits | None = None) -> None:
         self.log = log
+        self.limits = limits or SpecLimits()
 
     def append(
         self, event: Event, key: str | None, body: BaseModel | None = None
@@ -159,7 +156,8 @@ class Commands:
         return None if entry_id is None else self._first(names.TRAINING_STREAM, entry_id)
 
     def train(self, spec: TrainingSpec, key: str | None) -> RunAccepted:
-        """Request a training run under a fresh run id."""
+        """Request a training run under a fresh run id (422 beyond the API's bounds)."""
+        check(spec, self.limits)
         event = TrainingRequested(correlation_id=uuid.uuid4().hex, payload=spec)
         run_id, entry_id = self.append(event, scoped("runs.train", key), spec)
         return RunAccepted(run_id=run_id, entry_id=entry_id)
@@ -306,8 +304,7 @@ def _reused() -> IdempotencyKeyReusedError:
 
 
 WRITE_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody, "description": "API key required"},
-    403: {"model": ErrorBody, "description": "wrong API key"},
+    **AUTH_ERRORS,
     422: {
         "model": ErrorBody,
         "description": "invalid request, or an Idempotency-Key reused with another body",
@@ -317,17 +314,7 @@ WRITE_ERRORS: dict[int | str, dict[str, object]] = {
 
 def authorizer(services: Services) -> Callable[[ApiKey], None]:
     """The dependency of every write: `X-API-Key` must match when the API has one."""
-    expected = services.config.api_key
-
-    def authorize(given: ApiKey) -> None:
-        if expected is None:
-            return
-        if given is None:
-            raise UnauthorizedError("this API requires an X-API-Key header")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ForbiddenError("the X-API-Key is not valid")
-
-    return authorize
+    return api_key_required(services.config.api_key, "this API")
 
 
 def router(services: Services) -> APIRouter:
@@ -335,7 +322,7 @@ def router(services: Services) -> APIRouter:
     api = APIRouter(dependencies=[Depends(authorizer(services))], responses=WRITE_ERRORS)
 
     def commands() -> Commands:
-        return Commands(services.log)
+        return Commands(services.log, services.config.limits)
 
     @api.post("/runs/train", status_code=202, tags=["commands"])
     def train(spec: TrainingSpec, idempotency_key: IdempotencyKey = None) -> RunAccepted:

@@ -8,13 +8,25 @@ from events import DEFAULT_POLICY, PRIMARY_ONLY, ConnectionPolicy, Durability
 
 
 @dataclass(frozen=True)
+class SpecLimits:
+    """The largest training a request may ask for: the API's own bounds, well below the hard
+    limits of `events.TrainingSpec`, so one request cannot tie a worker up for days."""
+
+    max_n_layer: int = 12
+    max_n_embd: int = 1024
+    max_batch_size: int = 256
+    max_sequence_length: int = 1024
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     """The API's settings.
 
     `read_your_writes_timeout_s` bounds how long a GET with `min_position` waits for the
     projector; `sse_max_s` bounds one Server-Sent Events response (clients reconnect with
     `Last-Event-ID`), `sse_block_ms` how long one read of the log stream blocks; `policy`
-    how the engine clients connect, `durability` what an append waits for.
+    how the engine clients connect, `durability` what an append waits for; `limits` the
+    largest training spec accepted.
     """
 
     redis_url: str
@@ -25,3 +37,4 @@ class ApiConfig:
     sse_block_ms: int = 1000
     policy: ConnectionPolicy = DEFAULT_POLICY
     durability: Durability = PRIMARY_ONLY
+    limits: SpecLimits = SpecLimits()

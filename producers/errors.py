@@ -10,15 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
-from httpservice import (
-    FieldError,
-    ServiceError,
-    error_response,
-    install_error_handlers,
-    request_id,
-)
+from httpservice import FieldError, ServiceError, install_error_handlers, install_unavailable
+
+ENGINE_DOWN = "the event log's engine does not answer: try again shortly"
+"""What a reader is told; the engine's address and the error stay in the log."""
 
 LEGACY_CORPUS_PATH = (
     "corpus_path is no longer accepted: upload the corpus to Data Bank "
@@ -57,18 +54,14 @@ class IdempotencyKeyReusedError(ApiError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
-class UnauthorizedError(ApiError):
-    """No API key where one is required."""
+class SpecTooLargeError(ApiError):
+    """A training spec beyond the API's bounds (`SpecLimits`), every excess listed."""
 
-    status = 401
-    code = "UNAUTHORIZED"
+    status = 422
+    code = "SPEC_TOO_LARGE"
 
-
-class ForbiddenError(ApiError):
-    """A wrong API key."""
-
-    status = 403
-    code = "FORBIDDEN"
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__("the spec is larger than this API accepts", errors)
 
 
 class NotFoundError(ApiError):
@@ -116,10 +109,6 @@ def legacy_corpus_path(errors: list[FieldError]) -> ServiceError | None:
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the one JSON shape."""
     install_error_handlers(app, legacy=legacy_corpus_path)
-
-    async def engine_down(request: Request, error: Exception) -> Response:
-        message = f"event log unreachable: {error}"
-        return error_response(503, "ENGINE_UNAVAILABLE", message, request_id(request))
-
-    app.add_exception_handler(redis.ConnectionError, engine_down)
-    app.add_exception_handler(redis.TimeoutError, engine_down)
+    install_unavailable(
+        app, (redis.ConnectionError, redis.TimeoutError), "ENGINE_UNAVAILABLE", ENGINE_DOWN
+    )

@@ -3,7 +3,9 @@
 Settings come from the environment, read here (the composition root) and nowhere in `databank`:
 `DATABANK__DATA_DIR`, `DATABANK__API_UPLOAD_KEYS`, `DATABANK__API_READ_KEYS`,
 `DATABANK__API_DELETE_KEYS` (comma-separated), `DATABANK__MAX_FILE_BYTES` (0: unlimited),
-`DATABANK__MIN_FREE_GB`, `DATABANK__STRICT_DELETE`. It does not read the other services'
+`DATABANK__MIN_FREE_GB`, `DATABANK__STRICT_DELETE`, and the bounds on slow or numerous clients
+`DATABANK__BODY_IDLE_TIMEOUT_S`, `DATABANK__HEADER_TIMEOUT_S`, `DATABANK__KEEP_ALIVE_S`,
+`DATABANK__MAX_CONNECTIONS`. It does not read the other services'
 settings (`Settings`), so it logs JSON with its own keys masked.
 """
 
@@ -17,7 +19,7 @@ import uvicorn
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from databank.server import DataBankServerSettings, create_app
+from databank.server import DataBankServerSettings, ServingLimits, create_app, server_config
 from httpservice import configure_logging
 
 Keys = Annotated[tuple[SecretStr, ...] | None, NoDecode]
@@ -35,6 +37,10 @@ class DataBankEnv(BaseSettings):
     max_file_bytes: int = 0
     min_free_gb: float = 1.0
     strict_delete: bool = False
+    body_idle_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
+    keep_alive_s: int = 5
+    max_connections: int = 64
 
     @field_validator("api_upload_keys", "api_read_keys", "api_delete_keys", mode="before")
     @classmethod
@@ -60,6 +66,15 @@ class DataBankEnv(BaseSettings):
             max_file_bytes=self.max_file_bytes,
             min_free_gb=self.min_free_gb,
             strict_delete=self.strict_delete,
+            body_idle_timeout_s=self.body_idle_timeout_s,
+        )
+
+    def serving_limits(self) -> ServingLimits:
+        """How long clients may take to send headers, stay idle, and how many may connect."""
+        return ServingLimits(
+            header_timeout_s=self.header_timeout_s,
+            keep_alive_s=self.keep_alive_s,
+            max_connections=self.max_connections,
         )
 
 
@@ -72,9 +87,10 @@ def serve(
     try:
         env = DataBankEnv()
         settings = env.server_settings()
+        limits = env.serving_limits()
     except ValidationError as exc:
         typer.echo(f"invalid Data Bank settings (DATABANK__*): {exc}", err=True)
         raise typer.Exit(code=2) from None
     configure_logging("databank", secrets=env.keys())
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
+    uvicorn.Server(server_config(app, limits, host=host, port=port, log_level=log_level)).run()

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from events import connect, dead_letter_streams, engine_url, list_dead_letters, replay
+from events import connect, dead_letter_streams, engine_url, list_dead_letters, names, replay
 from trainledger.startup import start
 
 app = typer.Typer(help="Dead letters: entries that could not be decoded or kept failing.")
@@ -30,7 +30,7 @@ def list_command(
         client = connect(url, settings.redis.policy())
         table = Table("dead-letter stream", "original id", "attempts", "error")
         for dlq in dead_letter_streams(client):
-            source, _, owner = dlq.removeprefix("dlq:").rpartition(":")
+            source, owner = names.dlq_origin(dlq)
             if (stream or source) != source or (group or owner) != owner:
                 continue
             for letter in list_dead_letters(client, source, owner, count=count):

@@ -42,6 +42,7 @@ def inference(
                 bank, settings.inference.cache_dir, max_bytes=settings.inference.cache_max_bytes
             ),
             Generator(settings.inference.max_models),
+            api_key=settings.security.api_key,
         )
         uvicorn.run(
             app,

@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from events import connect, engine_url
-from producers import ApiConfig, create_app
+from producers import ApiConfig, SpecLimits, create_app
 from projections import Projector, RebuildReport, rebuild_read_model
 from trainledger.settings import Settings
 from trainledger.startup import start
@@ -30,6 +30,12 @@ def api_config(settings: Settings, redis_url: str) -> ApiConfig:
         sse_max_s=settings.api.sse_max_s,
         policy=settings.redis.policy(),
         durability=settings.redis.durability(),
+        limits=SpecLimits(
+            max_n_layer=settings.api.max_n_layer,
+            max_n_embd=settings.api.max_n_embd,
+            max_batch_size=settings.api.max_batch_size,
+            max_sequence_length=settings.api.max_sequence_length,
+        ),
     )
 
 

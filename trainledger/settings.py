@@ -74,7 +74,8 @@ class SecuritySettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    """Where `trainledger api` listens, and its read-your-writes and SSE bounds."""
+    """Where `trainledger api` listens, its read-your-writes and SSE bounds, and the largest
+    training spec it accepts."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +83,11 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)
     read_your_writes_timeout_s: float = Field(default=5.0, ge=0, le=60)
     sse_max_s: float = Field(default=300.0, gt=0)
+    max_n_layer: int = Field(default=12, ge=1, le=48)
+    max_n_embd: int = Field(default=1024, ge=8, le=4096)
+    max_batch_size: int = Field(default=256, ge=1, le=1024)
+    max_sequence_length: int = Field(default=1024, ge=8, le=4096)
+    """The largest training `POST /runs/train` accepts (422 beyond); at most the spec's own."""
 
 
 class InferenceSettings(BaseModel):

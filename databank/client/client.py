@@ -339,7 +339,7 @@ class DataBankClient:
         code = error.code if error else None
         answered_id = (error.request_id if error else None) or response.headers.get("X-Request-ID")
         rid = answered_id or request_id
-        if status == 429 or (status >= 500 and status != 507):
+        if status in (408, 429) or (status >= 500 and status != 507):
             raise RetryableError(f"{what}: {message}", status=status, code=code, request_id=rid)
         kind = _STATUS_ERRORS.get(status, UnexpectedStatus)
         raise kind(f"{what}: {message}", status=status, code=code, request_id=rid)

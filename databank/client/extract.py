@@ -1,8 +1,10 @@
 """Extract an artifact tar without trusting it.
 
 Only regular files and directories, each inside the target (no links, devices, absolute
-paths or `..`), within a bounded member count and total size; pickled weights are refused
-because loading them runs code. Files are streamed out one at a time, never read whole.
+paths or `..`; `./` prefixes are fine), within a bounded member count and total size counted
+in what each member writes, not what the archive weighs; sparse members, whose holes would be
+written out in full, are refused; pickled weights are refused because loading them runs code.
+Files are streamed out one at a time, never read whole.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field
 
 PICKLED_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"})
+MAX_NAME_BYTES = 255
+"""Longest member name component (`NAME_MAX` of common file systems)."""
+MAX_PATH_BYTES = 1024
+"""Longest member name: well below `PATH_MAX` once under the cache's own directory."""
 
 
 class UnsafeArtifactError(ValueError):
@@ -34,11 +40,24 @@ DEFAULT_LIMITS = ExtractLimits()
 
 
 def _checked_name(member: tarfile.TarInfo) -> PurePosixPath:
+    # `./a` is `a`; `.` itself (what `tar -C dir -cf x.tar .` puts first) is the target, which
+    # only a directory may be.
     name = PurePosixPath(member.name)
-    if name.is_absolute() or ".." in name.parts or not name.parts:
+    if name.is_absolute() or ".." in name.parts or not (name.parts or member.isdir()):
         raise UnsafeArtifactError(f"member {member.name!r} would land outside the target")
     if not (member.isreg() or member.isdir()):
         raise UnsafeArtifactError(f"member {member.name!r} is not a regular file or directory")
+    longest = max((len(part.encode()) for part in name.parts), default=0)
+    if longest > MAX_NAME_BYTES or len(member.name.encode()) > MAX_PATH_BYTES:
+        raise UnsafeArtifactError(
+            f"member {member.name[:40]!r}... has a name longer than {MAX_NAME_BYTES} bytes "
+            f"per part or {MAX_PATH_BYTES} in all"
+        )
+    if member.issparse():
+        # tarfile fills the holes with zeros: a few stored blocks would write `size` bytes.
+        raise UnsafeArtifactError(
+            f"member {member.name!r} is sparse: it would expand to {member.size} bytes on disk"
+        )
     if member.isreg() and name.suffix.lower() in PICKLED_SUFFIXES:
         raise UnsafeArtifactError(
             f"member {member.name!r} holds pickled weights; only safetensors load"
@@ -63,7 +82,9 @@ def safe_extract(archive: Path, target: Path, limits: ExtractLimits = DEFAULT_LI
     except tarfile.TarError as error:
         raise UnsafeArtifactError(f"not a readable tar: {error}") from error
     except FileExistsError as error:
-        raise UnsafeArtifactError(f"member {error.filename!r} appears twice") from error
+        # the member's name, not where it was written: that path is the reader's own
+        twice = Path(error.filename).relative_to(target).as_posix()
+        raise UnsafeArtifactError(f"member {twice!r} appears twice") from error
 
 
 def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:

@@ -1,7 +1,8 @@
 """The client's one retry policy: exponential backoff with jitter, bounded in attempts and time.
 
-Retried: connection errors, timeouts, 429 and 5xx (but 507), for every call including POST,
-which content addressing makes idempotent. Never a 4xx: the answer would not change.
+Retried: connection errors, timeouts, 408 (the server gave up on a stalled body), 429 and 5xx
+(but 507), for every call including POST, which content addressing makes idempotent. Never
+another 4xx: the answer would not change.
 """
 
 from __future__ import annotations

@@ -27,13 +27,16 @@ from databank.ranges import (
 )
 from databank.server.auth import KeyRing, Scope
 from databank.server.ingest import (
+    DEFAULT_CONTENT_TYPE,
+    BodyStalledError,
     MalformedUploadError,
     UploadTooLargeError,
+    header_safe,
     multipart_boundary,
     receive_file,
 )
 from databank.server.settings import DataBankServerSettings
-from databank.server.storage import FileStore, iter_span
+from databank.server.storage import BelowFreeFloorError, FileStore, iter_span
 from httpservice import RequestIdMiddleware, ServiceError, install_error_handlers
 
 FileIdParam = Annotated[str, PathParam(pattern=f"^{FILE_ID_PATTERN}$")]
@@ -54,6 +57,14 @@ def _health(health: Health, status_code: int = 200) -> Response:
 
 def _not_found(file_id: str) -> ServiceError:
     return ServiceError(404, "NOT_FOUND", f"no file {file_id}")
+
+
+def _servable(info: FileInfo) -> FileInfo:
+    """`info` as served: a content type stored before uploads were checked, that no header can
+    carry, is answered as the default rather than break every read of the file."""
+    if header_safe(info.content_type):
+        return info
+    return info.model_copy(update={"content_type": DEFAULT_CONTENT_TYPE})
 
 
 def _file_headers(info: FileInfo) -> dict[str, str]:
@@ -97,16 +108,28 @@ class _Service:
             boundary = multipart_boundary(request.headers.get("content-type"))
         except MalformedUploadError as exc:
             raise ServiceError(400, "INVALID_INPUT", str(exc)) from None
-        pending = await anyio.to_thread.run_sync(self.store.begin)
+        pending = await anyio.to_thread.run_sync(self.store.begin, self.settings.min_free_bytes)
         try:
             content_type = await receive_file(
-                request.stream(), boundary, pending, limit=self.settings.max_file_bytes
+                request.stream(),
+                boundary,
+                pending,
+                limit=self.settings.max_file_bytes,
+                idle_timeout=self.settings.body_idle_timeout_s,
             )
             info = await anyio.to_thread.run_sync(self.store.commit, pending, content_type)
         except MalformedUploadError as exc:
             raise ServiceError(400, "INVALID_INPUT", str(exc)) from None
         except UploadTooLargeError as exc:
             raise ServiceError(413, "PAYLOAD_TOO_LARGE", str(exc)) from None
+        except BodyStalledError as exc:
+            raise ServiceError(408, "REQUEST_TIMEOUT", str(exc), {"Connection": "close"}) from None
+        except BelowFreeFloorError:
+            message = (
+                f"upload stopped: free disk would fall below MIN_FREE_GB "
+                f"({self.settings.min_free_gb} GiB)"
+            )
+            raise ServiceError(507, "INSUFFICIENT_STORAGE", message) from None
         except ClientDisconnect:
             # Nobody is left to answer; what matters is that the partial upload is gone.
             return Response(status_code=400)
@@ -118,13 +141,13 @@ class _Service:
         info = self.store.info(file_id)
         if info is None:
             raise _not_found(file_id)
-        return Response(status_code=200, headers=_file_headers(info))
+        return Response(status_code=200, headers=_file_headers(_servable(info)))
 
     def download(self, file_id: str, range_header: str | None) -> Response:
         opened = self.store.open(file_id)
         if opened is None:
             raise _not_found(file_id)
-        handle, info = opened
+        handle, info = opened[0], _servable(opened[1])
         try:
             span = parse_range(range_header, info.size)
         except UnsatisfiableRangeError as exc:
@@ -147,7 +170,7 @@ class _Service:
         info = self.store.info(file_id)
         if info is None:
             raise _not_found(file_id)
-        return info
+        return _servable(info)
 
     def delete(self, file_id: str) -> Response:
         if not self.store.delete(file_id) and self.settings.strict_delete:

@@ -7,6 +7,7 @@ while reading, so an oversized upload stops being read as soon as it passes the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _OTHER_PARTS_LIMIT = 64 * 1024
 _FLUSH_AT = 1 << 20
+# What an HTTP server refuses in a header value (tab aside): such a type stored would break
+# every later HEAD and GET of the file.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class MalformedUploadError(ValueError):
@@ -31,6 +35,15 @@ class MalformedUploadError(ValueError):
 
 class UploadTooLargeError(ValueError):
     """The `file` part passed the size limit."""
+
+
+class BodyStalledError(ValueError):
+    """No more of the body arrived within the idle timeout."""
+
+
+def header_safe(value: str) -> bool:
+    """Whether `value` can be sent as a header value: it holds no control characters."""
+    return _CONTROL_CHARACTERS.search(value) is None
 
 
 def multipart_boundary(content_type: str | None) -> bytes:
@@ -96,6 +109,8 @@ class _FilePart:
             raise MalformedUploadError("more than one part named file")
         self.found = self._in_file = True
         self.content_type = self._headers.get("content-type") or DEFAULT_CONTENT_TYPE
+        if not header_safe(self.content_type):
+            raise MalformedUploadError("the file part's Content-Type holds control characters")
 
     def _on_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
@@ -115,16 +130,30 @@ class _FilePart:
         self.ended = True
 
 
+async def _next_chunk(chunks: AsyncIterator[bytes], idle_timeout: float | None) -> bytes | None:
+    try:
+        with anyio.fail_after(idle_timeout):
+            return await anext(chunks, None)
+    except TimeoutError:
+        raise BodyStalledError(f"no body bytes for {idle_timeout} s") from None
+
+
 async def receive_file(
-    chunks: AsyncIterator[bytes], boundary: bytes, pending: PendingFile, *, limit: int
+    chunks: AsyncIterator[bytes],
+    boundary: bytes,
+    pending: PendingFile,
+    *,
+    limit: int,
+    idle_timeout: float | None = None,
 ) -> str:
     """Feed the body into `pending` as it arrives; return the part's content type.
 
-    `limit` is the largest file accepted, in bytes (0: no limit).
+    `limit` is the largest file accepted, in bytes (0: no limit); `idle_timeout` the longest
+    wait for the next bytes (None: no limit), so a client that stalls cannot hold the upload.
     """
     part = _FilePart(limit)
     parser = MultipartParser(boundary, part.callbacks())
-    async for chunk in chunks:
+    while (chunk := await _next_chunk(chunks, idle_timeout)) is not None:
         try:
             parser.write(chunk)
         except MultipartParseError as exc:

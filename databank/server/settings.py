@@ -22,6 +22,9 @@ class DataBankServerSettings(BaseModel):
     )
     max_file_bytes: int = Field(default=0, ge=0, description="MAX_FILE_BYTES; 0: unlimited")
     min_free_gb: float = Field(default=1.0, ge=0, description="MIN_FREE_GB, in GiB")
+    body_idle_timeout_s: float = Field(
+        default=30.0, gt=0, description="BODY_IDLE_TIMEOUT_S: longest wait for the next body bytes"
+    )
     strict_delete: bool = Field(default=False, description="DELETE of a missing file answers 404")
 
     @property

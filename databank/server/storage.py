@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +23,10 @@ class StorageCorruptError(RuntimeError):
     """A stored file no longer has the bytes its metadata promises."""
 
 
+class BelowFreeFloorError(RuntimeError):
+    """Writing more of an upload would take the free disk below the floor."""
+
+
 def _fsync_dir(path: Path) -> None:
     handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -32,16 +36,24 @@ def _fsync_dir(path: Path) -> None:
 
 
 class PendingFile:
-    """An upload being received: bytes are written to a temporary file and hashed in one pass."""
+    """An upload being received: bytes are written to a temporary file and hashed in one pass.
 
-    def __init__(self, path: Path) -> None:
+    Before each write the free disk is measured again (a statvfs per batch of about 1 MiB), so
+    an upload stops where it would cross `min_free` bytes rather than fill the disk.
+    """
+
+    def __init__(self, path: Path, free_bytes: Callable[[], int], min_free: int = 0) -> None:
         self.path = path
         self._file = path.open("xb")
         self._hash = hashlib.sha256()
+        self._free_bytes = free_bytes
+        self._min_free = min_free
         self.size = 0
 
     def write(self, data: bytes | bytearray) -> None:
-        """Append `data` to the file and to the hash."""
+        """Append `data` to the file and to the hash; `BelowFreeFloorError` past the floor."""
+        if self._min_free and self._free_bytes() - len(data) < self._min_free:
+            raise BelowFreeFloorError(f"{len(data)} more bytes would cross the free-disk floor")
         self._hash.update(data)
         self._file.write(data)
         self.size += len(data)
@@ -77,9 +89,9 @@ class FileStore:
             removed += 1
         return removed
 
-    def begin(self) -> PendingFile:
-        """Start receiving an upload."""
-        return PendingFile(self._tmp / f"{uuid.uuid4().hex}.part")
+    def begin(self, min_free: int = 0) -> PendingFile:
+        """Start receiving an upload that must leave `min_free` bytes free (0: no floor)."""
+        return PendingFile(self._tmp / f"{uuid.uuid4().hex}.part", self.free_bytes, min_free)
 
     def commit(self, pending: PendingFile, content_type: str) -> FileInfo:
         """Make a received upload visible under its sha256; an identical file already there wins."""

@@ -119,6 +119,7 @@ def serve_system(root: Path, bank: LocalBank) -> Iterator[System]:
             ReadModel(stack.enter_context(connect(url))),
             ArtifactFetcher(bank_client, root / "inference"),
             Generator(max_models=2),
+            api_key=API_KEY,
         )
         inference_url = stack.enter_context(running(inference))
         api = stack.enter_context(

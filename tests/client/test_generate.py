@@ -30,3 +30,9 @@ def test_generate_errors_are_one_line(cli: Cli, trained: str) -> None:
     assert cli.fails("generate", trained, "x", "--inference-url", unreachable) == (
         f"error: cannot reach the inference service at {unreachable}: is `trainledger up` running?"
     )
+
+
+def test_generate_sends_the_api_key(cli: Cli, trained: str) -> None:
+    assert cli.ok("generate", trained, "The", "--max-new-tokens", "1").stdout.startswith("The")
+    without = cli.fails("generate", trained, "x", env={"TRAINLEDGER_API_KEY": None})
+    assert without.startswith("error: UNAUTHORIZED: ")

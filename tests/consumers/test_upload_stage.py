@@ -167,14 +167,47 @@ def _reason(redis_client: redis.Redis) -> str:
 
 
 def test_a_missing_run_directory_fails_the_upload(
-    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    local_bank: LocalBank,
+    worker_config: WorkerConfig,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="consumers")
     completed = _completed(redis_client)
     stage.on_training_completed(completed, delivery())
     stage.on_training_completed(completed, delivery(attempt=2))
     assert _reason(redis_client).startswith("FileNotFoundError: ")
-    assert "is missing on node node-a" in _reason(redis_client)
+    assert "are missing on node node-a" in _reason(redis_client)
     assert _posts(local_bank) == 0
+    # the event is served to anyone who reads the run: the node's path stays in its log
+    directory = str(worker_config.layout.run_dir(RUN))
+    assert directory not in _reason(redis_client)
+    assert "/" not in _reason(redis_client)
+    assert any(directory in record.getMessage() for record in caplog.records)
+
+
+def test_an_unreadable_file_fails_the_upload_without_its_path(
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    run_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="consumers")
+    secret = str(run_dir / "model.safetensors")
+
+    def unreadable(directory: Path, *, name: str) -> None:
+        raise PermissionError(13, "Permission denied", secret)
+
+    monkeypatch.setattr(ArtifactUploader, "upload", lambda self, d, name: unreadable(d, name=name))
+    stage.on_training_completed(_completed(redis_client), delivery())
+    reason = _reason(redis_client)
+    assert reason.startswith("PermissionError: ")
+    assert "Permission denied" in reason
+    assert "node node-a" in reason
+    assert "/" not in reason
+    assert any(secret in record.getMessage() for record in caplog.records)
 
 
 def test_a_refused_upload_fails_with_the_reason(

@@ -69,6 +69,7 @@ class Options(BaseModel):
     delete_keys: tuple[str, ...] | None = None
     max_file_bytes: int = 0
     min_free_gb: float = 0.0
+    body_idle_timeout_s: float = 30.0
     strict_delete: bool = False
 
 

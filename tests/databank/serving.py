@@ -24,14 +24,16 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def running(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` on a free loopback port; yield its base URL; stop it on exit."""
+def running(app: ASGIApp, config: uvicorn.Config | None = None) -> Iterator[str]:
+    """Serve `app` on a free loopback port (as `config` says, if given); yield its base URL;
+    stop it on exit."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
-    server = _Server(config)
+    server = _Server(
+        config or uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from databank.server import ServingLimits
 from tests import logged
 from tests.waiting import wait_until
 from trainledger.cli import app
@@ -53,6 +54,22 @@ def test_settings_can_be_given_directly() -> None:
 
     assert [key.get_secret_value() for key in settings.delete_keys or ()] == ["d"]
     assert settings.min_free_bytes == 1 << 29
+
+
+def test_the_bounds_on_clients_come_from_the_environment(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in [("BODY_IDLE_TIMEOUT_S", "4"), ("HEADER_TIMEOUT_S", "2.5")]:
+        monkeypatch.setenv(f"DATABANK__{name}", value)
+    monkeypatch.setenv("DATABANK__KEEP_ALIVE_S", "7")
+    monkeypatch.setenv("DATABANK__MAX_CONNECTIONS", "9")
+
+    env = DataBankEnv(api_upload_keys=("k",))
+
+    assert env.serving_limits() == ServingLimits(
+        header_timeout_s=2.5, keep_alive_s=7, max_connections=9
+    )
+    assert env.server_settings().body_idle_timeout_s == 4
 
 
 def test_the_command_refuses_to_start_without_upload_keys(environment: Path) -> None:

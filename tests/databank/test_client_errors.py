@@ -244,6 +244,7 @@ def test_a_fastapi_422_is_reported_with_its_detail(bank: Bank) -> None:
         (502, b"<html>bad gateway</html>", "text/html"),
         (503, b"", "text/plain"),
         (429, _error("RATE_LIMITED", request_id=None), "application/json"),
+        (408, _error("REQUEST_TIMEOUT"), "application/json"),
     ],
 )
 def test_429_and_5xx_are_retried_then_transient(

@@ -84,3 +84,83 @@ def test_refuses_duplicates_and_garbage(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a tar at all" * 100)
     with pytest.raises(UnsafeArtifactError, match="not a readable tar"):
         safe_extract(garbage, tmp_path / "garbage")
+
+
+def test_a_tar_of_dot_extracts_inside_the_target(tmp_path: Path) -> None:
+    """What `tar -C dir -cf x.tar .` makes: the member `.` itself, then `./...` members."""
+    source = tmp_path / "dir"
+    (source / "weights").mkdir(parents=True)
+    (source / "config.json").write_bytes(b"{}")
+    (source / "weights" / "model.safetensors").write_bytes(b"x" * 10)
+    archive = tmp_path / "x.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(source, arcname=".")
+
+    safe_extract(archive, tmp_path / "out")
+
+    assert (tmp_path / "out/config.json").read_bytes() == b"{}"
+    assert (tmp_path / "out/weights/model.safetensors").read_bytes() == b"x" * 10
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dir", "out", "x.tar"]
+
+
+def test_dot_slash_does_not_hide_a_duplicate(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "a.tar", (member("./a"), b"1"), (member("a"), b"2"))
+    with pytest.raises(UnsafeArtifactError, match="appears twice"):
+        safe_extract(archive, tmp_path / "out")
+
+
+SPARSE_SIZE = 8 * 2**20
+
+
+def _octal(value: int) -> bytes:
+    return b"%011o\0" % value
+
+
+def _gnu_sparse_tar(path: Path) -> Path:
+    """An old-GNU sparse member (type `S`): 512 stored bytes that unpack to `SPARSE_SIZE`.
+
+    tarfile cannot write one, so the header fields are set by hand: the sparse map at 386, the
+    real size at 483, then the checksum again.
+    """
+    info = tarfile.TarInfo("big.safetensors")
+    info.size = 512
+    info.type = tarfile.GNUTYPE_SPARSE
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[386:410] = _octal(SPARSE_SIZE - 512) + _octal(512)
+    header[483:495] = _octal(SPARSE_SIZE)
+    header[148:156] = b" " * 8
+    header[148:155] = b"%06o\0" % sum(header)
+    path.write_bytes(bytes(header) + b"x" * 512 + bytes(1024))
+    return path
+
+
+def _pax_sparse_tar(path: Path) -> Path:
+    """A GNU sparse 1.0 member in pax headers: a sparse map, then the one stored block."""
+    info = tarfile.TarInfo("GNUSparseFile.0/big.safetensors")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "big.safetensors",
+        "GNU.sparse.realsize": str(SPARSE_SIZE),
+    }
+    sparse_map = f"1\n{SPARSE_SIZE - 512}\n512\n".encode().ljust(512, b"\0")
+    data = sparse_map + b"x" * 512
+    info.size = len(data)
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("build", [_gnu_sparse_tar, _pax_sparse_tar], ids=["gnu", "pax-1.0"])
+def test_refuses_sparse_members(tmp_path: Path, build: Callable[[Path], Path]) -> None:
+    archive = build(tmp_path / "sparse.tar")
+    with tarfile.open(archive) as tar:
+        assert [(m.name, m.size, m.issparse()) for m in tar] == [
+            ("big.safetensors", SPARSE_SIZE, True)
+        ]
+
+    with pytest.raises(UnsafeArtifactError, match=f"sparse.*{SPARSE_SIZE} bytes"):
+        safe_extract(archive, tmp_path / "out")
+
+    assert archive.stat().st_size <= 10 * 1024
+    assert list((tmp_path / "out").iterdir()) == []

@@ -82,3 +82,21 @@ def test_cli_help_lists_commands() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "dlq" in result.output
+
+
+def test_cli_lists_the_letters_of_a_group_whose_name_holds_colons(
+    redis_client: redis.Redis, cli_env: CliRunner
+) -> None:
+    group = names.upload_group("node-a")
+    redis_client.xadd(names.dlq_stream(names.UPLOAD_STREAM, group), {b"error": b"colon-group"})
+    by_group = cli_env.invoke(app, ["dlq", "list", "--group", group], terminal_width=200)
+    assert by_group.exit_code == 0, by_group.output
+    assert "colon-group" in by_group.output
+    by_stream = cli_env.invoke(
+        app, ["dlq", "list", "--stream", names.UPLOAD_STREAM], terminal_width=200
+    )
+    assert "colon-group" in by_stream.output
+    assert names.dlq_origin(names.dlq_stream(names.UPLOAD_STREAM, group)) == (
+        names.UPLOAD_STREAM,
+        group,
+    )

@@ -39,6 +39,15 @@ def test_without_the_engine_it_is_alive_not_ready(engine_down: TestClient) -> No
     answer = engine_down.post("/generate", json={"run_id": "r", "prompt": "x"})
     assert answer.status_code == 503
     assert answer.json()["code"] == "ENGINE_UNAVAILABLE"
+    assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
+    scored = engine_down.post("/score", json={"run_id": "r", "text": "x"})
+    streamed = engine_down.post("/generate", json={"run_id": "r", "prompt": "x", "stream": True})
+    for other in (scored, streamed):
+        assert (other.status_code, other.json()["code"]) == (503, "ENGINE_UNAVAILABLE")
+        assert other.json()["request_id"] == other.headers["X-Request-ID"]
+    for body in (ready.text, answer.text, scored.text):  # the engine's address: logs only
+        assert "127.0.0.1" not in body
+    assert engine_down.get("/metrics").status_code == 200
 
 
 def test_metrics_count_what_happened(service: Service, artifact: bytes) -> None:

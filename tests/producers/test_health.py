@@ -117,10 +117,16 @@ def test_readyz_sees_a_consumer_that_died_without_cleanup(
 
 
 def test_an_unreachable_engine(make_api: MakeApi) -> None:
-    api = make_api(url=f"redis://127.0.0.1:{free_port()}/0")
+    port = free_port()
+    api = make_api(url=f"redis://127.0.0.1:{port}/0")
     ready = api.get("/readyz")
     assert (ready.status_code, ready.json()["code"]) == (503, "ENGINE_UNAVAILABLE")
-    assert api.get("/runs/r1").status_code == 503
+    read = api.get("/runs/r1")
+    assert read.status_code == 503
+    for answer in (ready, read):  # the engine's address is for the logs, not for any reader
+        assert "127.0.0.1" not in answer.text
+        assert str(port) not in answer.text
+        assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
     assert "trainledger_engine_up 0.0" in api.get("/metrics").text
 
 

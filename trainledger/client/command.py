@@ -39,6 +39,19 @@ def _option(name: str, annotation: object, default: object) -> inspect.Parameter
     )
 
 
+_API_KEY = _option(
+    "api_key",
+    Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRAINLEDGER_API_KEY",
+            help="Sent as X-API-Key (SECURITY__API_KEY of the API and the inference service).",
+            rich_help_panel=PANEL,
+            show_default=False,
+        ),
+    ],
+    None,
+)
 _API = [
     _option(
         "api_url",
@@ -47,19 +60,7 @@ _API = [
         ],
         DEFAULT_API_URL,
     ),
-    _option(
-        "api_key",
-        Annotated[
-            str | None,
-            typer.Option(
-                envvar="TRAINLEDGER_API_KEY",
-                help="Sent as X-API-Key (the API's SECURITY__API_KEY).",
-                rich_help_panel=PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
+    _API_KEY,
 ]
 _SERVICES: dict[Service, list[inspect.Parameter]] = {
     "api": _API,
@@ -75,7 +76,8 @@ _SERVICES: dict[Service, list[inspect.Parameter]] = {
                 ),
             ],
             DEFAULT_INFERENCE_URL,
-        )
+        ),
+        _API_KEY,
     ],
     "databank": [
         _option(
@@ -107,7 +109,9 @@ _VERSION = _option("version", VersionOption, False)
 def client_command(*, uses: tuple[Service, ...] = ("api",)) -> Callable[[Command], Command]:
     """The decorated `function(session, ...)` as a typer command taking the options of the
     services it `uses`, `--json` and `--version`; register the result with `app.command(name)`."""
-    shared = [parameter for service in uses for parameter in _SERVICES[service]]
+    # one option of each name (the API key serves the API and the inference service)
+    named = {parameter.name: parameter for service in uses for parameter in _SERVICES[service]}
+    shared = list(named.values())
     shared += [_JSON, _VERSION]
 
     def decorate(function: Command) -> Command:

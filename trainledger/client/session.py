@@ -58,9 +58,16 @@ class Session:
         )
 
     def inference(self, timeout: float) -> HttpClient:
-        """A client of the inference service (generation loads a model: a longer timeout)."""
+        """A client of the inference service, sending the API key when there is one
+        (generation loads a model: a longer timeout)."""
         url = http_url(self.endpoints.inference_url, "--inference-url")
-        return HttpClient("the inference service", url, timeout=timeout)
+        key = self.endpoints.api_key
+        return HttpClient(
+            "the inference service",
+            url,
+            api_key=key.get_secret_value() if key else None,
+            timeout=timeout,
+        )
 
     def databank_url(self) -> str:
         """The Data Bank's address, checked."""
