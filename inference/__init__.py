@@ -3,7 +3,8 @@ text generation (batched, streamed on request) and scoring.
 
 - `requests`: what the service accepts and answers;
 - `resolution`: request -> run -> artifact, and why there is none;
-- `loading`: models in memory (LRU, single-flight loads); `serving`: fetch, hold and load;
+- `admission`: an artifact's model size and weights checked before it is built; `loading`:
+  models in memory (LRU, single-flight loads); `serving`: fetch, hold and load;
 - `generation` (`Generator`), `batching`, `decoding`, `completion`: batched, seeded generation
   with stop sequences and streamed text; `scoring`: per-token surprisal;
 - `service` (`create_app`), `streaming` (SSE), `health`, `metrics`, `errors`.

@@ -93,6 +93,13 @@ class UnloadableArtifactError(InferenceError):
     code = "UNLOADABLE_ARTIFACT"
 
 
+class ModelTooLargeError(InferenceError):
+    """The artifact's model has more parameters than this service loads."""
+
+    status = 502
+    code = "MODEL_TOO_LARGE"
+
+
 class NotReadyError(InferenceError):
     """The event log's engine does not answer: no request could be resolved."""
 

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference.admission import MAX_PARAMETERS
 from inference.batching import Batcher, Job, Ticket
 from inference.completion import Completion, decode
 from inference.decoding import SEED_STRIDE, Row, Sampling, decode_batch
@@ -71,9 +72,16 @@ class Generator:
     """Models in memory, and one decoding thread that batches their requests."""
 
     def __init__(
-        self, max_models: int = 4, *, max_batch: int = 8, batch_wait_s: float = 0.005
+        self,
+        max_models: int = 4,
+        *,
+        max_batch: int = 8,
+        batch_wait_s: float = 0.005,
+        max_parameters: int = MAX_PARAMETERS,
     ) -> None:
         self.models = ModelCache(max_models)
+        self.max_parameters = max_parameters
+        """The largest model loaded (parameters): a larger artifact is refused."""
         self.batcher = Batcher(decode_batch, max_rows=max_batch, wait_s=batch_wait_s)
         self._tokens = 0
 
@@ -84,7 +92,9 @@ class Generator:
 
     def load(self, directory: Path) -> Loaded:
         """The model of `directory`, loaded once and kept in the LRU (keyed by its path)."""
-        loaded, _ = self.models.get(str(directory), lambda: load_model(directory))
+        loaded, _ = self.models.get(
+            str(directory), lambda: load_model(directory, self.max_parameters)
+        )
         return loaded
 
     def ticket(self) -> Ticket:

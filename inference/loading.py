@@ -21,6 +21,9 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from inference.admission import MAX_PARAMETERS, admit
+from inference.admission import LoadError as LoadError  # where callers have found it
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -34,12 +37,11 @@ class Loaded:
     """The end-of-text token: generation stops on it, padding and scoring start from it."""
 
 
-class LoadError(Exception):
-    """The artifact's files are not a model transformers can load."""
-
-
-def load_model(directory: Path) -> Loaded:
-    """The model of `directory` (safetensors only: pickled weights are never loaded)."""
+def load_model(directory: Path, max_parameters: int = MAX_PARAMETERS) -> Loaded:
+    """The model of `directory` (safetensors only: pickled weights are never loaded), once
+    `admit` found it within `max_parameters` and its weights all there: nothing is
+    initialized at random, nothing larger is allocated."""
+    admit(directory, max_parameters)
     try:
         model = AutoModelForCausalLM.from_pretrained(directory, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(directory)

@@ -16,8 +16,9 @@ from pathlib import Path
 import databank
 from databank import ArtifactFetcher
 from inference import errors
+from inference.admission import LoadError, TooLargeError
 from inference.generation import Generator
-from inference.loading import Loaded, LoadError, load_model
+from inference.loading import Loaded, load_model
 from inference.metrics import InferenceMetrics
 from inference.requests import ModelRequest
 from inference.resolution import Target, resolve
@@ -61,7 +62,10 @@ class Serving:
             with _fetched(self.fetcher, target.file_id) as directory:
                 fetched.append(time.perf_counter())
                 try:
-                    loaded = load_model(directory)
+                    loaded = load_model(directory, self.generator.max_parameters)
+                except TooLargeError as error:
+                    too_large = errors.ModelTooLargeError
+                    raise errors.artifact_error(too_large, "artifact too large", error) from error
                 except LoadError as error:
                     unloadable = errors.UnloadableArtifactError
                     raise errors.artifact_error(unloadable, "artifact unloadable", error) from error

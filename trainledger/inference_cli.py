@@ -41,7 +41,10 @@ def inference(
             ArtifactFetcher(
                 bank, settings.inference.cache_dir, max_bytes=settings.inference.cache_max_bytes
             ),
-            Generator(settings.inference.max_models),
+            Generator(
+                settings.inference.max_models,
+                max_parameters=settings.inference.max_parameters,
+            ),
             api_key=settings.security.api_key,
         )
         uvicorn.run(

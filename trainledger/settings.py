@@ -101,6 +101,8 @@ class InferenceSettings(BaseModel):
     cache_max_bytes: int = Field(default=10 * 2**30, ge=0)
     """Bytes of extracted artifacts kept on disk; least recently used go first, never one in use."""
     max_models: int = Field(default=4, ge=1, le=64)
+    max_parameters: int = Field(default=250_000_000, ge=1)
+    """The largest model loaded; an artifact naming a larger one is refused (502)."""
 
 
 class WorkerSettings(BaseModel):
