@@ -6,7 +6,14 @@ from events.codec import FIELD, DecodeError, decode, encode, upcast
 from events.connection import DEFAULT_POLICY, PROBE_POLICY, ConnectionPolicy, connect, connect_async
 from events.dlq import DeadLetter, dead_letter_streams, list_dead_letters, replay
 from events.durability import Durability, NotReplicatedError
-from events.engine import EngineError, LocalEngine, engine_url, free_port
+from events.engine import (
+    EngineError,
+    LocalEngine,
+    engine_url,
+    free_port,
+    url_password,
+    without_password,
+)
 from events.envelope import (
     EVENT_ADAPTER,
     MAX_METRIC_POINTS,
@@ -53,7 +60,7 @@ from events.envelope import (
     UploadRequestedPayload,
     utc_now,
 )
-from events.idempotency import IdempotencyKeyReused, fingerprint
+from events.idempotency import EventIdReused, IdempotencyKeyReused, fingerprint
 from events.liveness import live_consumers
 from events.log import PRIMARY_ONLY, Appended, EventLog, LogEntry, stream_for
 from events.monitor import GroupStats, group_stats
@@ -114,6 +121,7 @@ __all__ = [
     "EngineError",
     "Envelope",
     "Event",
+    "EventIdReused",
     "EventLog",
     "FailurePayload",
     "Fields",
@@ -188,5 +196,7 @@ __all__ = [
     "text_map",
     "unpack",
     "upcast",
+    "url_password",
     "utc_now",
+    "without_password",
 ]

@@ -31,6 +31,24 @@ class IdempotencyKeyReused(Exception):  # noqa: N818 - it names what happened, l
         self.entry_id = entry_id
 
 
+class EventIdReused(Exception):  # noqa: N818 - it names what happened, like KeyError
+    """An event came to be appended under an event id the log already holds.
+
+    Every stage keys what it records on the event id of its cause (`consumers.history.record`),
+    so a second event under an id would have its consequences taken for the first one's and
+    dropped. Ids are fresh uuids from every writer of this system; a repeat is a forgery or a
+    bug, never a retry (a retry comes with its idempotency key, which is checked first)."""
+
+    def __init__(self, event_id: str, stream: str, entry_id: str) -> None:
+        super().__init__(
+            f"event id {event_id!r} is already in the log ({stream} entry {entry_id}): "
+            "every event needs an id of its own"
+        )
+        self.event_id = event_id
+        self.stream = stream
+        self.entry_id = entry_id
+
+
 def fingerprint(request: BaseModel) -> str:
     """The sha256 of `request`'s canonical JSON (sorted keys, no spaces, defaults filled in), so
     two bodies that mean the same request have the same fingerprint."""

@@ -4,7 +4,9 @@ An append is one Lua call: it records the entry under the idempotency key and in
 correlation index in the same atomic step as the XADD, so a retried command, even from
 two processes at once, yields one entry. The key also keeps the request's fingerprint, so a
 key reused for another request is refused (`events.idempotency` says when fingerprints
-apply). With a `Durability` that asks for replicas, the call and a `WAIT` travel in one
+apply). Each event id is recorded as well, for as long as the log: the stages key what they
+record on their cause's event id, so an event under an id the log holds is refused
+(`EventIdReused`) rather than left to have its consequences swallowed. With a `Durability` that asks for replicas, the call and a `WAIT` travel in one
 pipeline on one connection (see `events.durability`).
 """
 
@@ -18,7 +20,7 @@ from events import names
 from events.codec import decode, encode
 from events.durability import Durability, NotReplicatedError, ReplicaCount
 from events.envelope import ArtifactPointerRevoked, Event
-from events.idempotency import IdempotencyKeyReused, first_entry
+from events.idempotency import EventIdReused, IdempotencyKeyReused, first_entry
 from events.replies import entries, text
 from events.scripts import lua_source
 
@@ -28,8 +30,9 @@ IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
 _APPEND = lua_source("events", "append")
 """Append one event; with an idempotency key seen before, return its first entry instead."""
 
-_SEEN, _REUSED = 1, 2
-"""The append script's verdicts on a key seen before: same request, or another one."""
+_SEEN, _REUSED, _ID_TAKEN = 1, 2, 3
+"""The append script's verdicts on a key seen before (same request, or another one) and on an
+event id the log already holds."""
 
 
 PRIMARY_ONLY = Durability()
@@ -92,7 +95,8 @@ class EventLog:
     ) -> Appended:
         """Append `event`; with a key seen before, append nothing and return the first entry,
         or raise `IdempotencyKeyReused` when the key was first used with another `fingerprint`
-        (the request's, see `events.idempotency.fingerprint`; None: do not compare).
+        (the request's, see `events.idempotency.fingerprint`; None: do not compare), and
+        `EventIdReused` when the log already holds an event with `event`'s id.
 
         Either way, return only once the entry is on the replicas `durability` asks for
         (`NotReplicatedError` when they do not confirm it in time).
@@ -103,7 +107,9 @@ class EventLog:
             min(self.durability.replicas, self._replicas.now()) if self.durability.replicas else 0
         )
         if not wanted:
-            return self._appended(stream, self._append(keys=keys, args=args), idempotency_key)
+            return self._appended(
+                stream, self._append(keys=keys, args=args), idempotency_key, event.event_id
+            )
         pipe = self._client.pipeline(transaction=False)
         self._append(keys=keys, args=args, client=pipe)
         pipe.wait(wanted, self.durability.timeout_ms)
@@ -113,7 +119,7 @@ class EventLog:
                 f"{acknowledged} of {wanted} replicas confirmed the append within "
                 f"{self.durability.timeout_ms} ms"
             )
-        return self._appended(stream, result, idempotency_key)
+        return self._appended(stream, result, idempotency_key, event.event_id)
 
     def first_entry(self, idempotency_key: str, fingerprint: str | None = None) -> str | None:
         """The entry first appended under `idempotency_key`, None when there is none yet;
@@ -126,19 +132,24 @@ class EventLog:
     @staticmethod
     def _keys(stream: str, event: Event, idempotency_key: str | None) -> list[str]:
         idempotency = names.idempotency_key(idempotency_key) if idempotency_key else ""
-        return [stream, idempotency, names.correlation_key(event.correlation_id)]
+        return [stream, idempotency, names.correlation_key(event.correlation_id), names.EVENT_IDS]
 
     @staticmethod
     def _args(event: Event, fingerprint: str | None) -> list[bytes | int | str]:
-        return [encode(event)[b"event"], IDEMPOTENCY_TTL_SECONDS, fingerprint or ""]
+        return [encode(event)[b"event"], IDEMPOTENCY_TTL_SECONDS, fingerprint or "", event.event_id]
 
     @staticmethod
-    def _appended(stream: str, result: object, key: str | None = None) -> Appended:
+    def _appended(
+        stream: str, result: object, key: str | None = None, event_id: str = ""
+    ) -> Appended:
         if not isinstance(result, list) or len(result) != 2:
             raise TypeError(f"unexpected append reply {result!r}")
         entry_id, verdict = text(result[0]), result[1]
         if verdict == _REUSED:
             raise IdempotencyKeyReused(key or "", entry_id)
+        if verdict == _ID_TAKEN:
+            holder, _, first = entry_id.partition(" ")
+            raise EventIdReused(event_id, holder, first)
         return Appended(stream, entry_id, verdict == _SEEN)
 
     def read_range(

@@ -15,6 +15,9 @@ PROJECTOR_GROUP = "projector"
 RETENTION_GROUP = "retention"
 RUN_INDEX = "runs:index"
 PROJECTOR_LOCK = "projector:lock"
+EVENT_IDS = "events:ids"
+"""Hash: event id -> `stream entry_id` of every event appended, kept as long as the log, so an
+id is never appended twice (see `events.idempotency.EventIdReused`)."""
 
 
 def upload_group(node_id: str) -> str:

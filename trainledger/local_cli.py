@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from databank import DataBankClient
-from events import ArtifactPointer, EngineError
+from events import ArtifactPointer, EngineError, without_password
 from producers import RunAccepted
 from projections import RunStatus
 from trainledger.local import Ports, RootBusy, Stack, local_stack
@@ -75,7 +75,7 @@ def show(stack: Stack) -> None:
         ("write/read API", stack.api_url),
         ("Data Bank", stack.databank_url),
         ("inference", stack.inference_url),
-        ("engine", stack.redis_url),
+        ("engine", without_password(stack.redis_url)),
         ("logs", str(stack.logs)),
         (
             "Data Bank key",

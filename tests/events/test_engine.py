@@ -19,9 +19,11 @@ from events import (
     connect,
     engine_url,
     names,
+    url_password,
+    without_password,
 )
 from events import engine as engine_module
-from events.engine import PID_FILE, PORT_FILE, running_engine
+from events.engine import PASSWORD_FILE, PID_FILE, PORT_FILE, running_engine
 
 
 def test_appended_data_survives_a_restart_in_the_same_data_directory(tmp_path: Path) -> None:
@@ -52,6 +54,32 @@ def test_engine_url_starts_and_stops_a_private_engine(tmp_path: Path) -> None:
         assert connect(url).ping()
     with pytest.raises(redis.ConnectionError):
         connect(url).ping()
+
+
+def test_a_client_without_the_password_is_refused(tmp_path: Path) -> None:
+    """The private engine asks for a password generated once and kept beside its data (0600):
+    only processes given its URL, or able to read its directory, can write the log."""
+    with engine_url(None, tmp_path) as url:
+        kept = tmp_path / PASSWORD_FILE
+        password = kept.read_text().strip()
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert f":{password}@" in url
+        port = (tmp_path / PORT_FILE).read_text()
+        stranger = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(redis.AuthenticationError):  # NOAUTH, or HELLO refused
+            stranger.xadd(names.TRAINING_STREAM, {"event": "{}"})
+        stranger.close()
+        assert running_engine(tmp_path) == url
+        assert connect(url).xlen(names.TRAINING_STREAM) == 0
+    with engine_url(None, tmp_path) as again:
+        assert f":{password}@" in again  # kept across restarts
+
+
+def test_a_password_is_masked_in_an_address_shown_or_logged() -> None:
+    assert without_password("redis://:s3cret@127.0.0.1:1/0") == "redis://:***@127.0.0.1:1/0"
+    assert without_password("redis://127.0.0.1:1/0") == "redis://127.0.0.1:1/0"
+    assert url_password("redis://:s3cret@127.0.0.1:1/0") == "s3cret"
+    assert url_password(None) is None
 
 
 def test_no_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +121,9 @@ def test_a_stale_or_broken_port_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "engine.port").write_text("not a port")
     assert running_engine(tmp_path) is None
     (tmp_path / "engine.port").write_text(str(engine_module.free_port()))
-    assert running_engine(tmp_path) is None
+    assert running_engine(tmp_path) is None  # no password kept: not ours
+    (tmp_path / PASSWORD_FILE).write_text("kept")
+    assert running_engine(tmp_path) is None  # nothing answers on the port
 
 
 def test_a_relative_data_directory_is_made_absolute_before_valkey_sees_it(

@@ -13,10 +13,13 @@ from events import (
     ArtifactUploadFailed,
     ArtifactUploadRequested,
     CancelRequestedPayload,
+    EventIdReused,
     EventLog,
     IdempotencyKeyReused,
     LogEntry,
     TrainingCancelRequested,
+    TrainingRequested,
+    TrainingSpec,
     UploadFailedPayload,
     UploadRequestedPayload,
     connect,
@@ -70,6 +73,44 @@ def test_the_same_idempotency_key_appends_once(redis_client: redis.Redis) -> Non
     assert other.entry_id != first.entry_id
     assert redis_client.xlen(names.TRAINING_STREAM) == 2
     assert len(log.read_correlation("run-1")) == 2
+
+
+def test_a_second_event_with_an_earlier_event_id_is_refused(redis_client: redis.Redis) -> None:
+    """The stages key what they record on the cause's event id: a second request under a
+    repeated id would train, but every lifecycle event of it would be taken for the first
+    one's and swallowed, leaving the run `queued` forever. The append refuses it instead."""
+    log = EventLog(redis_client)
+    spec = TrainingSpec(corpus_file_id="c" * 64)
+    first = log.append(TrainingRequested(event_id="e1", correlation_id="run-1", payload=spec))
+    forged = TrainingRequested(event_id="e1", correlation_id="run-2", payload=spec)
+
+    with pytest.raises(EventIdReused) as caught:
+        log.append(forged, idempotency_key="cmd-2")
+
+    refused = caught.value
+    assert (refused.event_id, refused.stream, refused.entry_id) == (
+        "e1",
+        first.stream,
+        first.entry_id,
+    )
+    assert "'e1'" in str(caught.value)
+    assert redis_client.xlen(names.TRAINING_STREAM) == 1
+    assert log.read_correlation("run-2") == []
+    assert log.first_entry("cmd-2") is None
+
+
+def test_a_retry_under_its_key_still_answers_the_first_entry(redis_client: redis.Redis) -> None:
+    """The id check comes after the idempotency key's: a retried command that resends the very
+    same event gets its first entry back, not a refusal."""
+    log = EventLog(redis_client)
+    event = cancel()
+    first = log.append(event, idempotency_key="cmd-1")
+    again = log.append(event, idempotency_key="cmd-1")
+
+    assert (again.entry_id, again.duplicate) == (first.entry_id, True)
+    with pytest.raises(EventIdReused):
+        log.append(event)
+    assert redis_client.xlen(names.TRAINING_STREAM) == 1
 
 
 def test_a_key_reused_with_another_request_is_refused(redis_client: redis.Redis) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -59,15 +60,21 @@ def at(seconds: float) -> datetime:
     return START + timedelta(seconds=seconds)
 
 
+_CLOCKS = itertools.count()
+"""Numbers the clocks, so two of them never hand out the same event id (the log refuses one)."""
+
+
 class Clock:
-    """Hands out event ids and times: each event gets the next second unless told."""
+    """Hands out event ids and times: each event gets the next second unless told. Ids sort in
+    the order they were handed out, and are unique across clocks."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.serial = next(_CLOCKS)
 
     def stamp(self, t: float | None) -> tuple[str, datetime]:
         self.count += 1
-        return f"e{self.count:04d}", at(self.count if t is None else t)
+        return f"e{self.count:04d}.{self.serial}", at(self.count if t is None else t)
 
 
 TAGS = {"dataset": "tiny", "lr": "5e-4"}

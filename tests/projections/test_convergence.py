@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from events import Consumer, Delivery, Event, Handlers, names
 from projections import Projector, rebuild_read_model
-from tests.events.appending import append_all
+from tests.events.appending import append_all, append_replaying
 from tests.projections.factories import Clock, alias_events, run_events, tokenizer_events
 from tests.projections.helpers import FAST, clear_read_model, drain, snapshot
 
@@ -77,7 +77,7 @@ def clean_pass(client: redis.Redis, events: list[Event]) -> dict[str, object]:
 
 def chaotic_pass(client: redis.Redis, plan: Plan) -> None:
     client.flushdb()
-    ids = [a.entry_id for a in append_all(client, plan.order)]
+    ids = append_replaying(client, plan.order)
     if plan.garbage:
         client.xadd(names.UPLOAD_STREAM, {b"event": b"{not json"})
     projector = Projector(client, config=FAST)

@@ -179,16 +179,19 @@ def test_status_precedence(kinds: tuple[str, ...], status: str, message: str | N
 
 
 def test_a_pointer_seen_before_completion_still_completes() -> None:
-    in_order = fold("training.requested", "training.completed", "artifact.pointer_set")
     make = run_events("r1", Clock())
     events = [
         make[k]() for k in ("training.requested", "training.completed", "artifact.pointer_set")
     ]
-    model = MemoryModel()
+    forward, backward = MemoryModel(), MemoryModel()
+    for event in events:
+        forward.apply(project(event))
     for event in reversed(events):
-        model.apply(project(event))
-    record = model.get("run", "r1")
+        backward.apply(project(event))
+    first, record = forward.get("run", "r1"), backward.get("run", "r1")
+    assert first is not None
     assert record is not None
+    in_order = first.fields("run")
     assert record.fields("run") == in_order
     assert in_order["status"] == "completed"
     assert record.file_id() == FILE_A
