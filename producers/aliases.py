@@ -19,8 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from events import (
     AliasRemovedPayload,
     AliasSetPayload,
-    DecodeError,
-    EventLog,
+    Event,
     ModelAliasRemoved,
     ModelAliasSet,
     RunId,
@@ -78,17 +77,13 @@ class ModelList(_Model):
     items: list[ModelView]
 
 
-def history(log: EventLog, model: str) -> list[AliasChange]:
-    """Every alias change of `model`, in append order."""
-    changes: list[AliasChange] = []
-    for entry in log.read_correlation(model):
-        try:
-            event = entry.event()
-        except DecodeError:
-            continue
+def changes(events: list[Event]) -> list[AliasChange]:
+    """Every alias change among a model's events, in append order."""
+    found: list[AliasChange] = []
+    for event in events:
         if isinstance(event, ModelAliasSet | ModelAliasRemoved):
             run_id = event.payload.run_id if isinstance(event, ModelAliasSet) else None
-            changes.append(
+            found.append(
                 AliasChange(
                     alias=event.payload.alias,
                     run_id=run_id,
@@ -96,17 +91,14 @@ def history(log: EventLog, model: str) -> list[AliasChange]:
                     event_id=event.event_id,
                 )
             )
-    return changes
+    return found
 
 
-def fold(log: EventLog, model: str) -> MemoryModel:
-    """`model`'s aliases folded from its history in the log (no projector lag)."""
+def fold(events: list[Event]) -> MemoryModel:
+    """A model's aliases folded from its events (no projector lag)."""
     folded = MemoryModel()
-    for entry in log.read_correlation(model):
-        try:
-            folded.apply(project(entry.event()))
-        except DecodeError:
-            continue
+    for event in events:
+        folded.apply(project(event))
     return folded
 
 
@@ -167,12 +159,13 @@ def router(services: Services) -> APIRouter:
     )
     def remove_alias(name: NamePath, alias: NamePath) -> AliasAccepted:
         """Remove `name@alias`: it serves nothing until set again."""
-        record = fold(services.log, name).get("alias", f"{name}@{alias}")
+        commands = Commands(services.log)
+        record = fold(commands.history(name)).get("alias", f"{name}@{alias}")
         if record is None or record.pointer("alias") is None:
             raise NotFoundError(f"no alias {name}@{alias}")
         payload = AliasRemovedPayload(model=name, alias=alias)
         event = ModelAliasRemoved(correlation_id=name, payload=payload)
-        _, entry_id = Commands(services.log).append(event, None)
+        _, entry_id = commands.append(event, None)
         return _accepted(name, alias, None, entry_id)
 
     @api.get("/models", response_model=ModelList)
@@ -188,9 +181,10 @@ def router(services: Services) -> APIRouter:
     )
     def model(name: NamePath) -> ModelDetail:
         """A model's live aliases and every alias change, from the log."""
-        changes = history(services.log, name)
-        if not changes:
+        events = Commands(services.log).history(name)
+        found = changes(events)
+        if not found:
             raise NotFoundError(f"no model {name}")
-        return ModelDetail(name=name, aliases=live(fold(services.log, name)), history=changes)
+        return ModelDetail(name=name, aliases=live(fold(events)), history=found)
 
     return api

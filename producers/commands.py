@@ -175,7 +175,7 @@ class Commands:
         under = scoped(f"runs.reproduce:{run_id}", key)
         seen = self._seen(under)
         if seen is None:
-            events = self._history(run_id)
+            events = self.history(run_id)
             fields = _fold(events, "run", run_id)
             if fields is None:
                 raise NotFoundError(f"no run {run_id}")
@@ -263,9 +263,9 @@ class Commands:
     def record(self, kind: Kind, subject_id: str) -> dict[str, str] | None:
         """A run's or tokenizer's record folded from its history in the log (None until it
         was requested)."""
-        return _fold(self._history(subject_id), kind, subject_id)
+        return _fold(self.history(subject_id), kind, subject_id)
 
-    def _history(self, subject_id: str) -> list[Event]:
+    def history(self, subject_id: str) -> list[Event]:
         """The decodable events about `subject_id`, in append order."""
         found: list[Event] = []
         for entry in self.log.read_correlation(subject_id):
