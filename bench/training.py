@@ -14,6 +14,13 @@
    300 s; target <= 3%); and the time to resume, from `train_model` called with the newest
    checkpoint to its first step after it, against the same call starting fresh (both encode
    the corpus and build the model; a redelivery adds the visibility timeout before either).
+4. Resume from redelivery (after the others, through the worker as deployed): a run with a
+   checkpoint every `--checkpoint-every` steps, its worker SIGKILLed after the first
+   checkpoint and started again on the same node; the time from the redelivered request
+   (its `training.started`, attempt 2, appended as the handler begins) to the first
+   `training.progress` after the checkpoint, against the same span of attempt 1 (started to
+   step 1). Also printed, not a target: SIGKILL to redelivery (process start plus the
+   visibility timeout, `--visibility-s` here).
 2. Upload to pointer: from appending `training.completed` of a run directory holding
    `--artifact-mib` MiB to the moment `GET /runs/{id}/artifact` answers the pointer, against
    `curl` uploading the same tar to the same Data Bank. Target: ratio <= 1.3.
@@ -31,6 +38,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import redis
@@ -57,18 +66,24 @@ from consumers.trainer import Checkpointing, train_model
 from databank import DataBankClient
 from events import (
     ArtifactUploaded,
+    Envelope,
     EventLog,
     LocalEngine,
     ModelSpec,
     TokenizerParams,
+    TrainingCancelled,
+    TrainingCancelRequested,
     TrainingCompleted,
     TrainingCompletedPayload,
     TrainingParams,
+    TrainingProgressed,
     TrainingRequested,
     TrainingSpec,
+    TrainingStarted,
     connect,
     names,
     text,
+    utc_now,
 )
 from events.engine import free_port
 
@@ -80,6 +95,7 @@ CHECKPOINT_INTERVAL_S = 300.0
 """The worker's default (`WORKER__CHECKPOINT_INTERVAL_S`)."""
 CHECKPOINT_TARGET_PERCENT = 3.0
 UPLOAD_TARGET = 1.3
+E = TypeVar("E", bound=Envelope)
 _WORDS = ("the", "a", "fox", "dog", "runs", "over", "lazy", "river", "tree", "sky", "blue",
           "cat", "sits", "on", "mat", "café", "naïve", "wörld", "東京", "quick", "brown")  # fmt: skip
 
@@ -107,7 +123,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
 
 
 @contextmanager
-def _service(args: list[str], env: dict[str, str], ready: str | None, log: Path) -> Iterator[None]:
+def _service(
+    args: list[str], env: dict[str, str], ready: str | None, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """`trainledger <args>` as a process until the block ends (stopped by PID); output to `log`."""
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -120,7 +138,7 @@ def _service(args: list[str], env: dict[str, str], ready: str | None, log: Path)
     try:
         if ready is not None:
             _wait_http(ready, process, args[0])
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -128,7 +146,8 @@ def _service(args: list[str], env: dict[str, str], ready: str | None, log: Path)
 
 @contextmanager
 def services(root: Path, threads: int) -> Iterator[Services]:
-    """A private engine; Data Bank, the projector, the API and the worker as processes."""
+    """A private engine; Data Bank, the projector and the API as processes (the worker is
+    started apart: part 4 kills it)."""
     with ExitStack() as stack:
         engine = LocalEngine(root / "engine")
         engine.start()
@@ -148,16 +167,21 @@ def services(root: Path, threads: int) -> Iterator[Services]:
         stack.enter_context(_service(["projector"], env, None, root / "projector.log"))
         api_args = ["api", "--port", str(api_port)]
         stack.enter_context(_service(api_args, env, f"{api_url}/healthz", root / "api.log"))
-        worker_env = env | {
-            "APP__NODE_ID": NODE,
-            "APP__ARTIFACTS_ROOT": str(root / "artifacts"),
-            "APP__DATA_BANK_API_URL": bank_url,
-            "APP__DATA_BANK_API_KEY": KEY,
-            "OMP_NUM_THREADS": str(threads),  # torch's intra-op threads, as in this process
-            "WORKER__TORCH_THREADS": str(threads),
-        }
-        stack.enter_context(_service(["worker"], worker_env, None, root / "worker.log"))
         yield Services(engine.url, bank_url, api_url)
+
+
+def worker_env(root: Path, running: Services, threads: int, **settings: str) -> dict[str, str]:
+    """The environment of this bench's worker (node `NODE`), plus `settings`."""
+    return {
+        "REDIS__URL": running.redis_url,
+        "APP__NODE_ID": NODE,
+        "APP__ARTIFACTS_ROOT": str(root / "artifacts"),
+        "APP__DATA_BANK_API_URL": running.bank_url,
+        "APP__DATA_BANK_API_KEY": KEY,
+        "OMP_NUM_THREADS": str(threads),  # torch's intra-op threads, as in this process
+        "WORKER__TORCH_THREADS": str(threads),
+        **settings,
+    }
 
 
 def _corpus(path: Path, lines: int) -> Path:
@@ -362,6 +386,64 @@ def checkpoints(root: Path, run_dir: Path, spec: TrainingSpec, rounds: int) -> N
     )
 
 
+def _events(log: EventLog, run_id: str, kind: type[E]) -> list[E]:
+    return [
+        e for e in (entry.event() for entry in log.read_correlation(run_id)) if isinstance(e, kind)
+    ]
+
+
+def resume_from_redelivery(
+    log: EventLog, bank: DataBankClient, root: Path, running: Services, args: argparse.Namespace
+) -> None:
+    """Part 4: SIGKILL the worker after a checkpoint; the restarted node resumes the run."""
+    spec = _spec(bank.upload(root / "corpus.txt").file_id, args)
+    every = args.checkpoint_every
+    training = spec.training.model_copy(
+        update={"max_steps": every * 50, "checkpoint_every_steps": every}
+    )
+    spec = spec.model_copy(update={"training": training})
+    env = worker_env(
+        root, running, args.threads,
+        WORKER__PROGRESS_INTERVAL_S="0", WORKER__METRICS_INTERVAL_S="0",
+        WORKER__VISIBILITY_TIMEOUT_MS=str(int(args.visibility_s * 1000)),
+    )  # fmt: skip
+    run_id = f"bench-resume-{uuid.uuid4().hex[:8]}"
+    checkpoints = root / "artifacts" / "checkpoints" / run_id
+    with _service(["worker"], env, None, root / "worker-killed.log") as killed:
+        log.append(TrainingRequested(correlation_id=run_id, payload=spec))
+        _wait(lambda: any(checkpoints.glob("step-*")), 600, "a checkpoint", every=0.05)
+        os.kill(killed.pid, signal.SIGKILL)
+        killed_at = utc_now()
+    with _service(["worker"], env, None, root / "worker-resumed.log"):
+        _wait(lambda: len(_events(log, run_id, TrainingStarted)) == 2, 600, "a redelivery", 0.05)
+        resumed_at = _events(log, run_id, TrainingStarted)[1].payload.resumed_at_step
+        if resumed_at is None:
+            raise RuntimeError("the restarted node did not resume from its checkpoint")
+
+        def first_after(after: int) -> Callable[[], bool]:
+            return lambda: any(
+                p.payload.step > after for p in _events(log, run_id, TrainingProgressed)
+            )
+
+        _wait(first_after(resumed_at), 600, "a step after the checkpoint", every=0.05)
+        log.append(TrainingCancelRequested(correlation_id=run_id))
+        _wait(lambda: bool(_events(log, run_id, TrainingCancelled)), 600, "the cancel", 0.05)
+    starts = _events(log, run_id, TrainingStarted)
+    progress = _events(log, run_id, TrainingProgressed)
+    fresh = min(p.occurred_at for p in progress if p.payload.step == 1) - starts[0].occurred_at
+    resumed = (
+        min(p.occurred_at for p in progress if p.payload.step > resumed_at) - starts[1].occurred_at
+    )
+    print(
+        f"resume from redelivery: checkpoint at step {resumed_at}; redelivered request to its "
+        f"first step after the checkpoint {resumed.total_seconds():.2f} s; attempt 1, started "
+        f"to step 1, {fresh.total_seconds():.2f} s (ratio "
+        f"{resumed / fresh:.2f}); SIGKILL to redelivery "
+        f"{(starts[1].occurred_at - killed_at).total_seconds():.1f} s (a new worker process "
+        f"plus the visibility timeout, {args.visibility_s:.0f} s here)"
+    )
+
+
 def _artifact_dir(directory: Path, size_mib: int, run_id: str, manifest: Manifest) -> Path:
     """A run directory of `size_mib` MiB of incompressible weights and a manifest."""
     directory.mkdir(parents=True)
@@ -473,6 +555,8 @@ def main() -> None:
     parser.add_argument("--artifact-mib", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5, help="training rounds")
     parser.add_argument("--upload-rounds", type=int, default=5)
+    parser.add_argument("--checkpoint-every", type=int, default=20, help="steps (part 4)")
+    parser.add_argument("--visibility-s", type=float, default=3.0, help="redelivery (part 4)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     disable_progress_bar: Callable[[], None] = transformers_logging.disable_progress_bar
@@ -485,11 +569,14 @@ def main() -> None:
             connect(running.redis_url) as client,
         ):
             log = EventLog(client)
-            throughput(log, bank, root, args)
-            any_run = next((root / "artifacts" / "models").iterdir())
-            manifest = Manifest.read(any_run / MANIFEST_FILE)
-            upload_to_pointer(client, running, root, manifest, args)
+            env = worker_env(root, running, args.threads)
+            with _service(["worker"], env, None, root / "worker.log"):
+                throughput(log, bank, root, args)
+                any_run = next((root / "artifacts" / "models").iterdir())
+                manifest = Manifest.read(any_run / MANIFEST_FILE)
+                upload_to_pointer(client, running, root, manifest, args)
             checkpoints(root, any_run, _spec("0" * 64, args), args.rounds)
+            resume_from_redelivery(log, bank, root, running, args)
 
 
 if __name__ == "__main__":
