@@ -1,5 +1,6 @@
 """What an artifact must be before its model is built: a GPT-2 of bounded size whose
-safetensors file holds every weight it needs, in the shapes it needs.
+safetensors file holds every weight it needs, in the shapes it needs, and whose config names
+no code of its own (`auto_map`: transformers ignores it unless told to trust it; refused here).
 
 An artifact's `config.json` says how large a model to allocate, and transformers initializes
 any weight its file lacks at random. Both are checked from metadata only (the config, read
@@ -97,6 +98,8 @@ def _config(directory: Path) -> Gpt2Shape:
         model_type = data.get("model_type") if isinstance(data, dict) else None
         if model_type != "gpt2":
             raise LoadError(f"config.json: model type {model_type!r} is not served (gpt2 only)")
+        if "auto_map" in data:  # never run: refused so no loader's default can change that
+            raise LoadError("config.json: auto_map names code shipped in the artifact; none is run")
         return Gpt2Shape.model_validate({**data, "raw": data})
     except (ValueError, ValidationError) as error:  # JSON errors are ValueErrors
         raise LoadError(f"config.json: {error}") from error

@@ -82,9 +82,16 @@ def safe_extract(archive: Path, target: Path, limits: ExtractLimits = DEFAULT_LI
     except tarfile.TarError as error:
         raise UnsafeArtifactError(f"not a readable tar: {error}") from error
     except FileExistsError as error:
-        # the member's name, not where it was written: that path is the reader's own
-        twice = Path(error.filename).relative_to(target).as_posix()
+        twice = _inside(error, target)
         raise UnsafeArtifactError(f"member {twice!r} appears twice") from error
+    except NotADirectoryError as error:  # `a/b/c` after the file `a`
+        through = _inside(error, target)
+        raise UnsafeArtifactError(f"member path {through!r} passes through a file") from error
+
+
+def _inside(error: OSError, target: Path) -> str:
+    """The member's name, not where it was written: that path is the reader's own."""
+    return Path(error.filename).relative_to(target).as_posix()
 
 
 def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:

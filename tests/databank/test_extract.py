@@ -86,6 +86,12 @@ def test_refuses_duplicates_and_garbage(tmp_path: Path) -> None:
         safe_extract(garbage, tmp_path / "garbage")
 
 
+def test_refuses_a_path_through_a_file(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "a.tar", (member("a"), b"1"), (member("a/b/c"), b"2"))
+    with pytest.raises(UnsafeArtifactError, match="member path 'a/b' passes through a file"):
+        safe_extract(archive, tmp_path / "out")
+
+
 def test_a_tar_of_dot_extracts_inside_the_target(tmp_path: Path) -> None:
     """What `tar -C dir -cf x.tar .` makes: the member `.` itself, then `./...` members."""
     source = tmp_path / "dir"
