@@ -12,6 +12,15 @@ Precision: `fp32` everywhere; `bf16` through `torch.autocast` on CUDA and on CPU
 fp32); `fp16` through autocast and a gradient scaler on CUDA only; asked on CPU it is refused
 with `PrecisionUnavailable`, as fp16 on CPU is slow and needs the scaler's overflow handling.
 
+Data parallel (`training.processes` > 1): the caller (`consumers.ranks`) has started the
+other ranks and hands rank 0 its `Group`; every rank (the others through `train_rank`) builds
+the same seeded model, loads the same checkpoint, and trains its shard of each global batch
+under `DistributedDataParallel`, so the global batch stays `batch_size`. Rank 0 alone decides
+to stop, reports, validates (on the unwrapped model: no collective inside) and saves. Every
+rank draws the same dropout masks for its rows (one RNG state, as a checkpoint holds one), so
+with `model.dropout` 0 a data-parallel run computes what one process computes, up to the
+order of float sums. With one process nothing changes: no collective, no wrapper.
+
 Failures a caller reports as a failed run: `CorpusError` (from `consumers.tokenizer`, with
 `CorpusTooShort` here) and `TrainingError`. `CancelRequested` is not a failure, so it stands
 apart.
@@ -37,6 +46,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from consumers.checkpoints import Checkpoint, CheckpointStore
 from consumers.checkpoints import Progress as CheckpointProgress
 from consumers.curves import CurveState, LossCurve
+from consumers.ddp import Group, Shard, shard
 from consumers.manifest import Timings
 from consumers.tokenizer import CorpusError, read_corpus
 from events import MetricPoint, ModelSpec, TrainingMetrics, TrainingParams, TrainingSpec
@@ -107,29 +117,30 @@ def train_model(
     on_progress: Callable[[Progress], None],
     progress_every: float = 5.0,
     checkpointing: Checkpointing | None = None,
+    group: Group | None = None,
 ) -> TrainingOutcome:
     """Train the spec's model on `corpus`, save model (safetensors) and tokenizer to `out_dir`.
 
     `should_stop` is called before every step (keep it cheap); `on_progress` at most every
-    `progress_every` seconds, and always after the last step.
+    `progress_every` seconds, and always after the last step. With `group` (data parallel)
+    this is rank 0, on the group's device.
     """
     params = spec.training
-    device = resolve_device(params.device, cuda_available=torch.cuda.is_available())
+    if group is None:
+        device = resolve_device(params.device, cuda_available=torch.cuda.is_available())
+    else:
+        device = group.device
     dtype = autocast_dtype(device, params.precision)
     started = time.perf_counter()
-    train_blocks, holdout_blocks = split_blocks(
-        encode_corpus(corpus, tokenizer), params.sequence_length, params.holdout_fraction
-    )
+    train_blocks, holdout_blocks = _blocks(corpus, tokenizer, params)
     data_done = time.perf_counter()
-    torch.manual_seed(params.seed)
-    with device:  # built in place: nothing is allocated twice
-        model = build_model(spec.model, params.sequence_length, tokenizer)
+    model = _seeded_model(spec, tokenizer, device)
     total = total_steps(params, len(train_blocks))
     loop = _Loop(
         holdout_blocks, device, dtype, should_stop, on_progress, progress_every, total,
         checkpointing=checkpointing,
     )  # fmt: skip
-    fit = _fit(model, train_blocks, params, loop)
+    fit = _fit(model, train_blocks, params, loop, group)
     val_loss = _evaluate(model, holdout_blocks, params.batch_size, device, dtype)
     loop.finish(fit, val_loss)
     trained = time.perf_counter()
@@ -146,6 +157,54 @@ def train_model(
     )
     model_config = _CONFIG_ADAPTER.validate_json((out_dir / "config.json").read_bytes())
     return TrainingOutcome(out_dir, _metrics(fit, val_loss), model_config, str(device), timings)
+
+
+def train_rank(
+    corpus: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    spec: TrainingSpec,
+    group: Group,
+    resume: Checkpoint | None,
+) -> None:
+    """Rank > 0 of a data-parallel training: the same model, data order and checkpoint as
+    rank 0, its own shard of every step; it reports, validates and saves nothing, and stops
+    when rank 0 does (`CancelRequested` here too)."""
+    params = spec.training
+    dtype = autocast_dtype(group.device, params.precision)
+    train_blocks, _ = _blocks(corpus, tokenizer, params)
+    model = _seeded_model(spec, tokenizer, group.device)
+    plan = None
+    if resume is not None:  # read, never written: no step count, no interval reaches a save
+        plan = Checkpointing(
+            CheckpointStore(resume.directory.parent), every_s=math.inf, resume=resume
+        )
+    total = total_steps(params, len(train_blocks))
+    nothing = torch.zeros(0, params.sequence_length, dtype=torch.int32)
+    loop = _Loop(
+        nothing, group.device, dtype, _never, lambda _: None, math.inf, total, checkpointing=plan
+    )  # nothing reported: `math.inf` between reports, and the last one waits for `finish`
+    _fit(model, train_blocks, params, loop, group)
+
+
+def _never() -> bool:
+    return False
+
+
+def _blocks(
+    corpus: Path, tokenizer: PreTrainedTokenizerFast, params: TrainingParams
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The corpus's training and held-out blocks."""
+    ids = encode_corpus(corpus, tokenizer)
+    return split_blocks(ids, params.sequence_length, params.holdout_fraction)
+
+
+def _seeded_model(
+    spec: TrainingSpec, tokenizer: PreTrainedTokenizerFast, device: torch.device
+) -> GPT2LMHeadModel:
+    """The spec's model, initialized from its seed: the same on every rank."""
+    torch.manual_seed(spec.training.seed)
+    with device:  # built in place: nothing is allocated twice
+        return build_model(spec.model, spec.training.sequence_length, tokenizer)
 
 
 def resolve_device(
@@ -215,6 +274,9 @@ def build_model(
         bos_token_id=end_of_text,
         eos_token_id=end_of_text,
         pad_token_id=end_of_text,
+        resid_pdrop=spec.dropout,
+        embd_pdrop=spec.dropout,
+        attn_pdrop=spec.dropout,
     )
     model = GPT2LMHeadModel(config)
     # What transformers falls back to for this class anyway, named so it does not warn.
@@ -324,8 +386,15 @@ class _Loop:
         return progress.model_copy(update=curves)
 
 
-def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, loop: _Loop) -> _Fit:
-    """The hot loop: as little per step beyond forward, backward and the optimizer as possible."""
+def _fit(
+    model: GPT2LMHeadModel,
+    blocks: torch.Tensor,
+    params: TrainingParams,
+    loop: _Loop,
+    group: Group | None,
+) -> _Fit:
+    """The hot loop: as little per step beyond forward, backward and the optimizer as possible
+    (with one process, not even a collective)."""
     total = loop.total
     eval_every = params.eval_every_steps or max(1, total // _EVALUATIONS)
     device, dtype = loop.device, loop.dtype
@@ -335,24 +404,31 @@ def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, l
     parts: _Parts = (model, optimizer, scaler)
     recent: deque[torch.Tensor] = deque(maxlen=_RECENT_STEPS)
     start, tokens, before = loop.resume(parts, recent)
+    trained: torch.nn.Module = model if group is None else group.wrap(model)  # after resuming
     # the data position: the same seeded order, its first `start` batches skipped
     batches = islice(_batch_indices(len(blocks), params.batch_size, params.seed), start, total)
-    mean = math.nan
+    mean, width = math.nan, blocks.shape[1]
     model.train()
     started = last_report = time.perf_counter()
     for step, indices in enumerate(batches, start=start + 1):
-        if loop.should_stop():
-            raise CancelRequested(f"cancelled after {step - 1} of {total} steps")
-        batch = blocks[indices].to(device=device, dtype=torch.long)
+        stop = loop.should_stop()
+        if stop and group is None:
+            raise CancelRequested(_cancelled(step, total))
+        part = Shard(indices, 1.0) if group is None else shard(indices, group.rank, group.world)
+        batch = blocks[part.rows].to(device=device, dtype=torch.long)
         with autocast:
-            loss: torch.Tensor = model(input_ids=batch, labels=batch).loss
-        torch.autograd.backward(scaler.scale(loss))
+            loss: torch.Tensor = trained(input_ids=batch, labels=batch).loss
+        torch.autograd.backward(scaler.scale(loss if part.weight == 1 else loss * part.weight))
+        if group is not None:  # every rank stops at the same step, before its update
+            loss, stop = group.reduce(loss, part.weight, stop)
+            if stop:
+                raise CancelRequested(_cancelled(step, total))
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         recent.append(loss.detach())
         loop.train.add(step, recent[-1])
-        tokens += batch.numel()
+        tokens += len(indices) * width
         if step % eval_every == 0 and step < total:
             loop.validate(model, step, params.batch_size)
         now = time.perf_counter()
@@ -371,6 +447,10 @@ def _fit(model: GPT2LMHeadModel, blocks: torch.Tensor, params: TrainingParams, l
             )
         loop.checkpoint(parts, _position(step, tokens, elapsed, recent))
     return _Fit(total, tokens, before + time.perf_counter() - started, mean)
+
+
+def _cancelled(step: int, total: int) -> str:
+    return f"cancelled after {step - 1} of {total} steps"
 
 
 def _position(

@@ -84,6 +84,13 @@ class ModelSpec(Strict):
     n_layer: int | None = Field(default=None, ge=1, le=48)
     n_head: int | None = Field(default=None, ge=1, le=64)
     n_embd: int | None = Field(default=None, ge=8, le=4096)
+    dropout: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="GPT-2's dropout (embeddings, attention, residuals); 0 makes a "
+        "data-parallel run compute what one process computes.",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:
@@ -128,6 +135,13 @@ class TrainingParams(Strict):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Data-parallel processes on the node (one GPU each on CUDA); each step's "
+        "batch of `batch_size` blocks is shared out among them.",
+    )
 
     @model_validator(mode="after")
     def _length(self) -> Self:

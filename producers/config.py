@@ -16,6 +16,7 @@ class SpecLimits:
     max_n_embd: int = 1024
     max_batch_size: int = 256
     max_sequence_length: int = 1024
+    max_processes: int = 8
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def check(spec: TrainingSpec, limits: SpecLimits) -> None:
             limits.max_sequence_length,
             "MAX_SEQUENCE_LENGTH",
         ),
+        ("training.processes", spec.training.processes, limits.max_processes, "MAX_PROCESSES"),
     )
     errors = [
         FieldError(field=f"body.{field}", message=f"at most {bound} (API__{setting})")

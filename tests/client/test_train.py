@@ -47,7 +47,13 @@ def test_train_uploads_the_corpus_names_tags_and_watches_to_completion(
     assert (record["name"], record["tags"]) == ("first", {"team": "nlp", "try": "1"})
     body = requested(system, run_id)
     assert body["corpus_file_id"] == file_id
-    assert given(body["model"]) == {"family": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 32}
+    assert given(body["model"]) == {
+        "family": "gpt2",
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 32,
+        "dropout": 0.1,
+    }
 
 
 def test_options_override_the_config_file(cli: Cli, system: System, tmp_path: Path) -> None:
@@ -70,7 +76,13 @@ def test_options_override_the_config_file(cli: Cli, system: System, tmp_path: Pa
     assert body["name"] == "from-file"
     assert body["tags"] == {"lr": "option", "team": "nlp"}
     assert given(body["tokenizer"]) == {"vocab_size": 300, "min_frequency": 2}
-    assert given(body["model"]) == {"family": "gpt2", "n_layer": 1, "n_head": 2, "n_embd": 32}
+    assert given(body["model"]) == {
+        "family": "gpt2",
+        "n_layer": 1,
+        "n_head": 2,
+        "n_embd": 32,
+        "dropout": 0.1,
+    }
     training = body["training"]
     assert isinstance(training, dict)
     assert (training["epochs"], training["max_steps"], training["batch_size"], training["seed"]) == (
@@ -79,14 +91,16 @@ def test_options_override_the_config_file(cli: Cli, system: System, tmp_path: Pa
     config.write_text("[model]\nn_layer = 1\nn_head = 2\nn_embd = 32\n[training]\nmax_steps = 5\n")
     again = cli.json(
         "train", "--config", str(config), "--corpus-file-id", system.corpus_id,
-        "--model-size", "tiny", "--epochs", "1", "--tokenizer-id", "tok-1",
+        "--model-size", "tiny", "--epochs", "1", "--tokenizer-id", "tok-1", "--dropout", "0.2",
+        "--processes", "2",
     )  # fmt: skip
     assert isinstance(again, dict)
     body = requested(system, str(again["run_id"]))
-    assert given(body["model"]) == {"family": "gpt2", "size": "tiny"}
+    assert given(body["model"]) == {"family": "gpt2", "size": "tiny", "dropout": 0.2}
     assert given(body["tokenizer"]) == {"tokenizer_id": "tok-1"}
     assert isinstance(body["training"], dict)
     assert (body["training"]["epochs"], body["training"]["max_steps"]) == (1, None)
+    assert body["training"]["processes"] == 2
     for run in (run_id, str(again["run_id"])):
         system.wait_final(run)
 

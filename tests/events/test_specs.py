@@ -95,3 +95,22 @@ def test_model_and_alias_names_are_safe(name: str) -> None:
         AliasSetPayload(model=name, alias="prod", run_id="r1")
     with pytest.raises(ValidationError, match="1-64 characters"):
         AliasSetPayload(model="gpt", alias=name, run_id="r1")
+
+
+def test_one_process_and_gpt2_dropout_by_default() -> None:
+    spec = TrainingSpec(corpus_file_id=CORPUS)
+    assert (spec.training.processes, spec.model.dropout) == (1, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"training": {"processes": 0}}, "training.processes"),
+        ({"training": {"processes": 65}}, "training.processes"),
+        ({"model": {"size": "tiny", "dropout": 1}}, "model.dropout"),
+        ({"model": {"size": "tiny", "dropout": -0.1}}, "model.dropout"),
+    ],
+)
+def test_processes_and_dropout_are_bounded(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TrainingSpec.model_validate({"corpus_file_id": CORPUS, **fields})

@@ -15,7 +15,7 @@ from trainledger.settings import Settings
 HUGE = {
     **SPEC,
     "model": {"family": "gpt2", "n_layer": 48, "n_head": 64, "n_embd": 4096},
-    "training": {"max_steps": 10, "batch_size": 1024, "sequence_length": 4096},
+    "training": {"max_steps": 10, "batch_size": 1024, "sequence_length": 4096, "processes": 64},
 }
 
 
@@ -33,6 +33,7 @@ def test_a_spec_beyond_the_default_bounds_is_422_and_appends_nothing(
         "body.model.n_embd": "at most 1024 (API__MAX_N_EMBD)",
         "body.training.batch_size": "at most 256 (API__MAX_BATCH_SIZE)",
         "body.training.sequence_length": "at most 1024 (API__MAX_SEQUENCE_LENGTH)",
+        "body.training.processes": "at most 8 (API__MAX_PROCESSES)",
     }
     assert redis_client.xlen(names.TRAINING_STREAM) == 0
     assert api.post("/runs/train", json=SPEC).status_code == 202
@@ -57,5 +58,6 @@ def test_a_named_size_beyond_a_lowered_bound_names_the_size(
 def test_the_bounds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API__MAX_N_LAYER", "24")
     monkeypatch.setenv("API__MAX_SEQUENCE_LENGTH", "2048")
+    monkeypatch.setenv("API__MAX_PROCESSES", "2")
     limits = api_config(Settings(), "redis://127.0.0.1:1/0").limits
-    assert limits == SpecLimits(max_n_layer=24, max_sequence_length=2048)
+    assert limits == SpecLimits(max_n_layer=24, max_sequence_length=2048, max_processes=2)

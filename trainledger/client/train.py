@@ -57,6 +57,7 @@ def train(
     ] = None,
     n_head: Annotated[int | None, _opt("Attention heads.", MODEL)] = None,
     n_embd: Annotated[int | None, _opt("Embedding width.", MODEL)] = None,
+    dropout: Annotated[float | None, _opt("Dropout (default 0.1).", MODEL)] = None,
     epochs: Annotated[int | None, _opt("Passes over the corpus.", TRAINING)] = None,
     max_steps: Annotated[int | None, _opt("Or a number of steps.", TRAINING)] = None,
     batch_size: Annotated[int | None, _opt("Sequences per step.", TRAINING)] = None,
@@ -69,6 +70,9 @@ def train(
     ] = None,
     device: Annotated[str | None, _opt("auto, cpu or cuda.", TRAINING)] = None,
     precision: Annotated[str | None, _opt("fp32, bf16 or fp16.", TRAINING)] = None,
+    processes: Annotated[
+        int | None, _opt("Data-parallel processes on the node (one GPU each).", TRAINING)
+    ] = None,
 ) -> None:
     """Train a model: the spec from --config and the options, checked before it is sent."""
     if corpus and corpus_file_id:
@@ -83,7 +87,13 @@ def train(
                 "vocab_size": vocab_size,
                 "min_frequency": min_frequency,
             },
-            "model": {"size": model_size, "n_layer": n_layer, "n_head": n_head, "n_embd": n_embd},
+            "model": {
+                "size": model_size,
+                "n_layer": n_layer,
+                "n_head": n_head,
+                "n_embd": n_embd,
+                "dropout": dropout,
+            },
             "training": {
                 "epochs": epochs,
                 "max_steps": max_steps,
@@ -95,6 +105,7 @@ def train(
                 "eval_every_steps": eval_every_steps,
                 "device": device,
                 "precision": precision,
+                "processes": processes,
             },
         },
     )
