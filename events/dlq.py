@@ -1,11 +1,16 @@
 """Dead letters: list them, and replay them into their original stream in bounded chunks.
 
 A replayed entry is appended again (a new entry id), so every group of that stream sees it
-once more; that is safe because every handler is idempotent per `event_id`.
+once more; that is safe because every handler is idempotent per `event_id`. It is appended as
+it was, past the log's append script (no new event id to refuse: the entry is the one the log
+already holds, delivered again). Before a letter goes back, `replay` hands it to `revive`: the
+composition root uses it to withdraw the failure the dead-lettering caused, so the stages see
+the run as not finished when the entry arrives again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -60,15 +65,32 @@ def dead_letter_streams(client: redis.Redis) -> list[str]:
     return sorted(text(key) for key in client.scan_iter(match="dlq:*", _type="stream"))
 
 
-def replay(client: redis.Redis, stream: str, group: str, *, chunk: int = 100) -> int:
+Revive = Callable[[DeadLetter], None]
+"""Called with each dead letter before it goes back; must be idempotent (see `replay`)."""
+
+
+def replay(
+    client: redis.Redis,
+    stream: str,
+    group: str,
+    *,
+    chunk: int = 100,
+    revive: Revive | None = None,
+) -> int:
     """Move every dead letter back to `stream`, `chunk` at a time; returns how many moved.
 
     Each chunk is one transaction: the entries are appended to the source stream and
     removed from the dead-letter stream together, so a crash never loses or doubles one.
+    `revive` runs for each letter of a chunk before its transaction, so what it appends is in
+    the log before the entry is delivered again; a crash in between runs it again for the
+    same letter on the next replay, hence idempotent.
     """
     dlq = names.dlq_stream(stream, group)
     moved = 0
     while letters := list_dead_letters(client, stream, group, count=chunk):
+        if revive is not None:
+            for letter in letters:
+                revive(letter)
         pipe = client.pipeline(transaction=True)
         for letter in letters:
             fields: dict[FieldT, EncodableT] = dict(letter.original_fields.items())

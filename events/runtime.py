@@ -7,7 +7,10 @@ long training is never reclaimed under it. The same heartbeat announces the cons
 (`events.liveness`) for one visibility timeout, so a consumer that stops renewing it is seen
 dead exactly when its entries become reclaimable, however long its handler runs. An entry
 delivered more than `max_deliveries` times, or one that cannot be decoded, moves to
-`dlq:<stream>:<group>` and the consumer goes on.
+`dlq:<stream>:<group>` and the consumer goes on. A consumer may be given a dead-letter callback
+(`on_dead_letter`): it learns of each decodable entry the group gave up on, after the dead
+letter is written, so a stage can end the run the entry was about instead of leaving it in
+limbo; the callback failing is logged and never undoes the dead letter.
 """
 
 from __future__ import annotations
@@ -89,6 +92,23 @@ class Delivery:
 Handler = Callable[[Event, Delivery], None]
 
 
+@dataclass(frozen=True)
+class DeadLettered:
+    """A decodable entry a group gave up on, as a dead-letter callback learns of it."""
+
+    event: Event
+    stream: str
+    group: str
+    entry_id: str
+    attempts: int
+    """Deliveries, the one that dead-lettered it included (the dead letter's `attempts`)."""
+    error: str
+    """The last handler error (`Type: message`), or why there is none."""
+
+
+OnDeadLetter = Callable[[DeadLettered], None]
+
+
 class Handlers:
     """Typed dispatch: one handler per event class; other types are acknowledged unhandled."""
 
@@ -152,6 +172,7 @@ class Consumer:
         handlers: Handlers,
         config: RuntimeConfig = RuntimeConfig(),
         name: str | None = None,
+        on_dead_letter: OnDeadLetter | None = None,
     ) -> None:
         self.client = client
         self.streams = tuple(streams)
@@ -159,6 +180,7 @@ class Consumer:
         self.handlers = handlers
         self.config = config
         self.name = name or consumer_name()
+        self.on_dead_letter = on_dead_letter
         self.stopping = threading.Event()
         self.reconnects = 0
         self._next_reclaim = 0.0
@@ -300,7 +322,9 @@ class Consumer:
             self._dead_letter(pending, f"undecodable: {error}")
             return False
         if pending.attempt > self.config.max_deliveries:
-            self._dead_letter(pending, self._last_error(pending))
+            last_error = self._last_error(pending)
+            self._dead_letter(pending, last_error)
+            self._tell_dead_lettered(event, pending, last_error)
             return False
         delivery = Delivery(
             pending.stream, pending.entry_id, pending.attempt, self.name, self.stopping
@@ -368,6 +392,25 @@ class Consumer:
             "entry dead-lettered",
             extra={"category": "runtime", "event": "dead_lettered", "error_code": "dead_letter"},
         )
+
+    def _tell_dead_lettered(self, event: Event, pending: _Pending, error: str) -> None:
+        """Run the dead-letter callback; its failure is logged, the dead letter stands."""
+        if self.on_dead_letter is None:
+            return
+        letter = DeadLettered(
+            event, pending.stream, self.group, pending.entry_id, pending.attempt, error
+        )
+        try:
+            self.on_dead_letter(letter)
+        except Exception:
+            log.exception(
+                "dead-letter callback failed",
+                extra={
+                    "category": "runtime",
+                    "event": "dead_letter_callback_failed",
+                    "error_code": "dead_letter_callback",
+                },
+            )
 
     def _beat(self) -> None:
         """Announce this consumer and refresh its claims until it stops; then withdraw."""

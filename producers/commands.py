@@ -244,7 +244,7 @@ class Commands:
                 raise NotFoundError(f"no {subject} {subject_id}")
             if "file_id" in fields:
                 raise ConflictError(f"{subject} {subject_id} already has its artifact")
-            if "upload_failure" not in fields or "failed_at" in fields:
+            if "upload_failure" not in fields or "failure" in fields:
                 raise ConflictError(
                     f"{subject} {subject_id} is {fields['status']}: "
                     "only a failed upload can be requested again"

@@ -14,17 +14,30 @@ present wins:
 
     run:       deleted > cancelled > failed (training) > failed (upload) > completed (pointer)
                > uploading (uploaded) > uploading (deferred or requested) > trained
-               > running (restarted, started) > queued
+               > queued (revived, unless started since) > running (restarted, started)
+               > queued
 
 A first start fills `started`; a later attempt (a redelivery after a crash) fills `restarted`
 with its attempt and the checkpoint step it resumed from, so `started_at` stays the first
 start.
-    tokenizer: failed > failed (upload) > completed > uploading > trained > queued
+    tokenizer: failed > failed (upload) > completed > uploading > trained > queued (revived)
+               > queued
+
+A revival (`training.revived`, `tokenizer.revived`: `trainledger dlq replay` withdrew a
+`dead_lettered` failure) fills the `failed` slot with no failure and its `revived` message, so
+the later of a failure and a revival decides, like any slot. A revived run is `queued` again
+(with that message) until a start newer than the revival makes it `running`: that one rule
+compares times (`StatusRule.superseded_by`), since a run dead-lettered while training had
+started before it was revived.
 
 The upload's own course (`artifact.upload_failed`, `artifact.upload_deferred`,
 `artifact.upload_requested`) shares one slot, `upload`: the latest of them decides, so a
 failed upload that is requested again is `uploading` again, and a deferral's message (the
 last error, the next attempt) shows while the upload waits for Data Bank.
+
+The pointer slot keeps, beside the file id, the size and the signature the worker gave it
+(`POINTER_FIELDS`): the projector only projects a pointer whose signature verifies
+(`projections.trust`), and inference verifies it again from the record.
 
 `completed` follows the pointer slot, so a revoked pointer leaves the run completed with the
 revocation as its message (and no artifact key). A deletion (`artifact.pointer_revoked` with
@@ -64,17 +77,23 @@ from events import (
     TokenizerCompleted,
     TokenizerFailed,
     TokenizerRequested,
+    TokenizerRevived,
     TrainingCancelled,
     TrainingCancelRequested,
     TrainingCompleted,
     TrainingFailed,
     TrainingProgressed,
     TrainingRequested,
+    TrainingRevived,
     TrainingStarted,
 )
 
 Kind = Literal["run", "tokenizer", "alias"]
 """Which record an event is about: a run, a tokenizer, or a model's alias (`model@alias`)."""
+
+POINTER_FIELDS = ("file_id", "pointer_size", "key_id", "signature", "revoked")
+"""A pointer slot: the file, with the size and signature its readers verify again (inference
+does, since anyone who can write the engine can write the read model), or a revocation."""
 
 RUN_GROUPS: dict[str, tuple[str, ...]] = {
     "requested": ("name", "tags", "reproduces"),
@@ -82,12 +101,12 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
     "restarted": ("restarted_node", "attempt", "resumed_at_step"),
     "progress": ("step", "total_steps", "train_loss", "val_loss", "curves"),
     "trained": ("trained_node", "metrics", "reproduction"),
-    "failed": ("failure", "error_code"),
+    "failed": ("failure", "error_code", "revived"),
     "cancel_requested": ("cancel_reason",),
     "cancelled": ("cancelled_node",),
     "uploaded": ("uploaded_node", "size"),
     "upload": ("upload_failure", "upload_progress"),
-    "pointer": ("file_id", "revoked"),
+    "pointer": POINTER_FIELDS,
     "deleted": ("deleted_reason",),
 }
 """A run's fact groups and the value fields each owns (besides `<group>_at`/`_event`)."""
@@ -95,10 +114,10 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
 TOKENIZER_GROUPS: dict[str, tuple[str, ...]] = {
     "requested": (),
     "trained": ("trained_node", "vocab_size"),
-    "failed": ("failure", "error_code"),
+    "failed": ("failure", "error_code", "revived"),
     "uploaded": ("uploaded_node", "size"),
     "upload": ("upload_failure", "upload_progress"),
-    "pointer": ("file_id", "revoked"),
+    "pointer": POINTER_FIELDS,
 }
 """A tokenizer's fact groups."""
 
@@ -200,8 +219,11 @@ def project(event: Event) -> Fact:
             return _fact(event, "run", "trained", outcome)
         case TrainingFailed() | TokenizerFailed():
             kind: Kind = "run" if isinstance(event, TrainingFailed) else "tokenizer"
-            failure = (event.payload.message, event.payload.error_code)
+            failure = (event.payload.message, event.payload.error_code, None)
             return _fact(event, kind, "failed", failure)
+        case TrainingRevived() | TokenizerRevived():
+            revived: Kind = "run" if isinstance(event, TrainingRevived) else "tokenizer"
+            return _fact(event, revived, "failed", (None, None, event.payload.message))
         case TrainingCancelRequested():
             return _fact(event, "run", "cancel_requested", (event.payload.reason,))
         case TrainingCancelled():
@@ -225,13 +247,24 @@ def project(event: Event) -> Fact:
         case ModelAliasSet() | ModelAliasRemoved():
             return alias_fact(event)
         case ArtifactPointerSet():
-            pointer = (event.payload.pointer.file_id, None)
-            return _fact(event, event.payload.subject, "pointer", pointer)
+            return _fact(event, event.payload.subject, "pointer", pointer_values(event))
         case _:  # the one type left: artifact.pointer_revoked
             if event.payload.deleted and event.payload.subject == "run":
                 return _fact(event, "run", "deleted", (f"{DELETED}: {event.payload.reason}",))
-            revoked = (None, f"{POINTER_REVOKED}: {event.payload.reason}")
+            revoked = (None, None, None, None, f"{POINTER_REVOKED}: {event.payload.reason}")
             return _fact(event, event.payload.subject, "pointer", revoked)
+
+
+def pointer_values(event: ArtifactPointerSet) -> tuple[str | None, ...]:
+    """The `pointer` slot of a pointer set: its file, size and signature."""
+    payload, signature = event.payload, event.payload.signature
+    return (
+        payload.pointer.file_id,
+        None if payload.size is None else str(payload.size),
+        None if signature is None else signature.key_id,
+        None if signature is None else signature.hmac,
+        None,
+    )
 
 
 def alias_fact(event: ModelAliasSet | ModelAliasRemoved) -> Fact:
@@ -277,11 +310,22 @@ Slot = tuple[str, str, tuple[str | None, ...]]
 
 @dataclass(frozen=True)
 class StatusRule:
-    """`status` holds when `fact` is present; its message is the field `message` (or none)."""
+    """`status` holds when `fact` is present, unless a field of `superseded_by` (a slot's time)
+    is later than the field `at` (the time of `fact`'s slot); its message is the field
+    `message` (or none)."""
 
     status: str
     fact: str
     message: str = ""
+    at: str = ""
+    superseded_by: tuple[str, ...] = ()
+
+    def holds(self, fields: dict[str, str]) -> bool:
+        """True when the rule decides the status of a record with `fields`."""
+        if self.fact not in fields:
+            return False
+        since = fields.get(self.at, "")
+        return all(fields.get(name, "") <= since for name in self.superseded_by)
 
 
 @dataclass(frozen=True)
@@ -298,12 +342,13 @@ RULES: dict[Kind, Rules] = {
         status=(
             StatusRule("deleted", "deleted_at", "deleted_reason"),
             StatusRule("cancelled", "cancelled_at", "cancel_reason"),
-            StatusRule("failed", "failed_at", "failure"),
+            StatusRule("failed", "failure", "failure"),
             StatusRule("failed", "upload_failure", "upload_failure"),
             StatusRule("completed", "pointer_at", "revoked"),
             StatusRule("uploading", "uploaded_at"),
             StatusRule("uploading", "upload_progress", "upload_progress"),
             StatusRule("trained", "trained_at"),
+            StatusRule("queued", "revived", "revived", "failed_at", ("restarted_at", "started_at")),
             StatusRule("running", "restarted_at"),
             StatusRule("running", "started_at"),
             StatusRule("queued", "requested_at"),
@@ -312,12 +357,13 @@ RULES: dict[Kind, Rules] = {
     ),
     "tokenizer": Rules(
         status=(
-            StatusRule("failed", "failed_at", "failure"),
+            StatusRule("failed", "failure", "failure"),
             StatusRule("failed", "upload_failure", "upload_failure"),
             StatusRule("completed", "pointer_at", "revoked"),
             StatusRule("uploading", "uploaded_at"),
             StatusRule("uploading", "upload_progress", "upload_progress"),
             StatusRule("trained", "trained_at"),
+            StatusRule("queued", "revived", "revived"),
             StatusRule("queued", "requested_at"),
         ),
         node=("trained_node",),
@@ -331,7 +377,7 @@ def derive(kind: Kind, fields: dict[str, str]) -> dict[str, str]:
     rules = RULES[kind]
     derived = {"status": rules.fallback}
     for rule in rules.status:
-        if rule.fact in fields:
+        if rule.holds(fields):
             derived["status"] = rule.status
             if rule.message and rule.message in fields:
                 derived["message"] = fields[rule.message]

@@ -17,15 +17,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
 import redis
 import redis.asyncio
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from events import ArtifactPointer, Reproduction, Tags, TrainingMetrics, names, text, text_map
+from events import (
+    POINTER_SIGNATURE_INVALID,
+    ArtifactPointer,
+    PointerRefused,
+    PointerSignature,
+    Reproduction,
+    SignedFields,
+    SigningKeys,
+    Tags,
+    TrainingMetrics,
+    names,
+    text,
+    text_map,
+)
 from projections.batching import ReadBatcher
 from projections.projection import GROUPS
 from projections.store import status_key
@@ -243,6 +257,12 @@ def _int(fields: dict[str, str], name: str) -> int | None:
     return int(value) if value is not None else None
 
 
+def _failed_at(fields: dict[str, str]) -> datetime | None:
+    """When it failed: the `failed` slot's time while it holds a failure (a revival withdrew
+    it otherwise), else when the upload failed."""
+    return _time(fields, "failed_at") if "failure" in fields else _upload_failed_at(fields)
+
+
 def _upload_failed_at(fields: dict[str, str]) -> datetime | None:
     """When the upload failed: the time of the `upload` slot while it holds a failure."""
     return _time(fields, "upload_at") if "upload_failure" in fields else None
@@ -295,7 +315,7 @@ def run_status(run_id: str, reply: object) -> RunStatus | None:
             "trained_at": _time(fields, "trained_at"),
             "uploaded_at": _time(fields, "uploaded_at"),
             "completed_at": _time(fields, "pointer_at"),
-            "failed_at": _time(fields, "failed_at") or _upload_failed_at(fields),
+            "failed_at": _failed_at(fields),
             "cancel_requested_at": _time(fields, "cancel_requested_at"),
             "cancelled_at": _time(fields, "cancelled_at"),
             "deleted_at": _time(fields, "deleted_at"),
@@ -332,7 +352,7 @@ def tokenizer_status(tokenizer_id: str, reply: object) -> TokenizerStatus | None
             "trained_at": _time(fields, "trained_at"),
             "uploaded_at": _time(fields, "uploaded_at"),
             "completed_at": _time(fields, "pointer_at"),
-            "failed_at": _time(fields, "failed_at") or _upload_failed_at(fields),
+            "failed_at": _failed_at(fields),
             "vocab_size": int(vocab_size) if vocab_size is not None else None,
             "artifact": _pointer(fields),
             "artifact_size": _int(fields, "size"),
@@ -384,6 +404,42 @@ def tokenizer_page(
 def artifact(reply: object) -> ArtifactPointer | None:
     """The pointer from a GET of a pointer key."""
     return None if reply is None else ArtifactPointer(file_id=text(reply))
+
+
+SIGNED_FIELDS = ("pointer_size", "key_id", "signature")
+"""The fields of a record's pointer slot its signature check needs besides the file id."""
+
+
+@dataclass(frozen=True)
+class SignedArtifact:
+    """A pointer as the read model holds it, with the signature the projector verified."""
+
+    fields: SignedFields
+    signature: PointerSignature | None
+
+    def verified(self, keys: SigningKeys) -> ArtifactPointer:
+        """The pointer, once its signature verifies under `keys` (else `PointerRefused`):
+        anyone who can write the engine can write the read model too."""
+        keys.verify(self.fields, self.signature)
+        return ArtifactPointer(file_id=self.fields.file_id)
+
+
+def signed_artifact(run_id: str, pointer: object, record: object) -> SignedArtifact | None:
+    """A run's signed pointer from a GET of its pointer key and an HMGET of `SIGNED_FIELDS`
+    of its record; `PointerRefused` when what the engine holds is not even well formed."""
+    if pointer is None:
+        return None
+    values = named(SIGNED_FIELDS, record)
+    key, mac = values.get("key_id"), values.get("signature")
+    try:
+        fields = SignedFields(
+            subject="run", subject_id=run_id, file_id=text(pointer), size=values.get("pointer_size")
+        )
+        signature = None if key is None or mac is None else PointerSignature(key_id=key, hmac=mac)
+    except ValidationError:
+        malformed = f"the artifact pointer of run {run_id!r} in the read model is malformed"
+        raise PointerRefused(POINTER_SIGNATURE_INVALID, malformed) from None
+    return SignedArtifact(fields, signature)
 
 
 def matching(members: Sequence[object], replies: Sequence[object], wanted: RunFilter) -> list[str]:
@@ -446,6 +502,15 @@ class ReadModel:
     def tokenizer_artifact(self, tokenizer_id: str) -> ArtifactPointer | None:
         """The pointer to a tokenizer's artifact, or None while it has none."""
         return artifact(self.client.get(names.tokenizer_artifact_key(tokenizer_id)))
+
+    def signed_run_artifact(self, run_id: str) -> SignedArtifact | None:
+        """A run's pointer with its signature (one atomic round trip), or None while it has
+        none; check it with `SignedArtifact.verified`."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(names.run_artifact_key(run_id))
+        pipe.hmget(status_key("run", run_id), SIGNED_FIELDS)
+        pointer, record = pipe.execute()
+        return signed_artifact(run_id, pointer, record)
 
     def run_status(self, run_id: str) -> RunStatus | None:
         """A run's status record."""

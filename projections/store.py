@@ -20,7 +20,9 @@ from projections.projection import GROUPS, POINTER, RULES, Fact, Kind
 _RULES_JSON = json.dumps(
     {
         kind: {
-            "status": [[r.status, r.fact, r.message] for r in rules.status],
+            "status": [
+                [r.status, r.fact, r.message, r.at, list(r.superseded_by)] for r in rules.status
+            ],
             "node": list(rules.node),
             "fallback": rules.fallback,
             "pointer": POINTER[kind],

@@ -1,4 +1,9 @@
-"""`trainledger dlq`: list dead letters and replay them into their source stream."""
+"""`trainledger dlq`: list dead letters and replay them into their source stream.
+
+A replay first revives the run or tokenizer that a stage failed when its entry was
+dead-lettered (`consumers.Revivals`), so the stages take the entry up again. The stages are
+imported when `replay` runs, not when the command line loads (they bring torch along).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from events import connect, dead_letter_streams, engine_url, list_dead_letters, names, replay
+from events import (
+    EventLog,
+    connect,
+    dead_letter_streams,
+    engine_url,
+    list_dead_letters,
+    names,
+    replay,
+)
 from trainledger.startup import start
 
 app = typer.Typer(help="Dead letters: entries that could not be decoded or kept failing.")
@@ -44,8 +57,13 @@ def replay_command(
     group: Group,
     chunk: Annotated[int, typer.Option(min=1, max=10_000, help="Entries per transaction.")] = 100,
 ) -> None:
-    """Move the dead letters of GROUP on STREAM back into STREAM, CHUNK at a time."""
+    """Move the dead letters of GROUP on STREAM back into STREAM, CHUNK at a time; a run or
+    tokenizer that failed because its entry was dead-lettered is queued again first."""
+    from consumers import Revivals
+
     settings = start("dlq")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        moved = replay(connect(url, settings.redis.policy()), stream, group, chunk=chunk)
+        client = connect(url, settings.redis.policy())
+        revive = Revivals(EventLog(client, settings.redis.durability()))
+        moved = replay(client, stream, group, chunk=chunk, revive=revive)
     console.print(f"replayed {moved} entr{'y' if moved == 1 else 'ies'} into {stream}")

@@ -23,13 +23,23 @@ local function id_after(a, b)
   return tonumber(aseq) > tonumber(bseq)
 end
 
+-- a status rule {status, fact, message, at, superseded_by} holds when its fact is present and
+-- no field of superseded_by is later than the field at (`StatusRule.holds`)
+local function holds(h, r)
+  if not h[r[2]] then return false end
+  for _, later in ipairs(r[5]) do
+    if h[later] and gt(h[later], h[r[4]] or '') then return false end
+  end
+  return true
+end
+
 local function derive(key, artifact, rule)
   local flat = redis.call('HGETALL', key)
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   local status, message, node = rule.fallback, false, false
   for _, r in ipairs(rule.status) do
-    if h[r[2]] then
+    if holds(h, r) then
       status = r[1]
       if r[3] ~= '' and h[r[3]] then message = h[r[3]] end
       break

@@ -25,6 +25,7 @@ from events import (
     PointerSetPayload,
     Provenance,
     Reproduction,
+    RevivalPayload,
     StartedPayload,
     TokenizerCompleted,
     TokenizerCompletedPayload,
@@ -32,6 +33,7 @@ from events import (
     TokenizerParams,
     TokenizerRef,
     TokenizerRequested,
+    TokenizerRevived,
     TokenizerSpec,
     TrainingCancelled,
     TrainingCancelRequested,
@@ -41,6 +43,7 @@ from events import (
     TrainingMetrics,
     TrainingParams,
     TrainingRequested,
+    TrainingRevived,
     TrainingSpec,
     TrainingStarted,
     UploadDeferredPayload,
@@ -119,6 +122,7 @@ reproductions = st.builds(
 )
 failures = st.builds(FailurePayload, message=texts, error_code=texts)
 nodes = st.builds(NodePayload, node_id=texts)
+revivals = st.builds(RevivalPayload, failure_id=texts, message=texts)
 starts = st.builds(
     StartedPayload,
     node_id=texts,
@@ -166,6 +170,8 @@ events: st.SearchStrategy[Event] = st.one_of(
         **common,
     ),
     st.builds(TokenizerFailed, payload=failures, **common),
+    st.builds(TrainingRevived, payload=revivals, **common),
+    st.builds(TokenizerRevived, payload=revivals, **common),
     st.builds(
         ArtifactUploaded,
         payload=st.builds(

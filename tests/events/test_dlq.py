@@ -6,7 +6,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from events import dead_letter_streams, entries, list_dead_letters, names, replay
+from events import DeadLetter, dead_letter_streams, entries, list_dead_letters, names, replay
 from trainledger.cli import app
 
 GROUP = "g"
@@ -100,3 +100,16 @@ def test_cli_lists_the_letters_of_a_group_whose_name_holds_colons(
         names.UPLOAD_STREAM,
         group,
     )
+
+
+def test_replay_revives_each_letter_before_its_chunk_goes_back(redis_client: redis.Redis) -> None:
+    bury(redis_client, 3)
+    seen: list[tuple[str, int, int]] = []
+
+    def revive(letter: DeadLetter) -> None:
+        seen.append(
+            (letter.original_id, redis_client.xlen(DLQ), redis_client.xlen(names.TRAINING_STREAM))
+        )
+
+    assert replay(redis_client, names.TRAINING_STREAM, GROUP, chunk=2, revive=revive) == 3
+    assert seen == [("0-0", 3, 0), ("1-0", 3, 0), ("2-0", 1, 2)]

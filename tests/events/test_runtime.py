@@ -19,6 +19,7 @@ import redis
 from events import (
     ArtifactPointerSet,
     Consumer,
+    DeadLettered,
     Delivery,
     Event,
     EventLog,
@@ -343,3 +344,41 @@ def test_ensure_group_is_idempotent_and_reports_real_errors(redis_client: redis.
     redis_client.set("not-a-stream", "x")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         ensure_group(redis_client, "not-a-stream", GROUP)
+
+
+def test_a_dead_letter_callback_learns_of_each_decodable_entry_given_up_on(
+    redis_client: redis.Redis,
+    running: Callable[[Consumer], Consumer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    poison = EventLog(redis_client).append(cancel("poison"))
+    redis_client.xadd(names.TRAINING_STREAM, {b"event": b"{not json"})
+    EventLog(redis_client).append(cancel("cursed"))
+    told: list[DeadLettered] = []
+
+    def tell(letter: DeadLettered) -> None:
+        told.append(letter)
+        if letter.event.correlation_id == "cursed":
+            raise RuntimeError("the callback broke")
+
+    recorder = Recorder(fail_for={"poison", "cursed"})
+    handlers = Handlers().on(TrainingCancelRequested, recorder)
+    member = Consumer(
+        redis_client,
+        streams=[names.TRAINING_STREAM],
+        group=GROUP,
+        handlers=handlers,
+        config=FAST,
+        on_dead_letter=tell,
+    )
+    running(member)
+    dlq = names.dlq_stream(names.TRAINING_STREAM, GROUP)
+    wait_until(lambda: redis_client.xlen(dlq) == 3 and len(told) == 2, what="three dead letters")
+    first, second = sorted(told, key=lambda letter: letter.event.correlation_id)
+    assert (second.event.correlation_id, second.entry_id) == ("poison", poison.entry_id)
+    assert (second.stream, second.group) == (names.TRAINING_STREAM, GROUP)
+    assert second.attempts == FAST.max_deliveries + 1
+    assert second.error == "ValueError: cannot handle poison"
+    assert first.event.correlation_id == "cursed"
+    assert "dead-letter callback failed" in caplog.text  # and the letter stands regardless
+    wait_until(lambda: pending_count(redis_client) == 0, what="nothing pending")
