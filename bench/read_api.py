@@ -36,6 +36,8 @@ from events import (
     EventLog,
     LocalEngine,
     PointerSetPayload,
+    SignedFields,
+    SigningKeys,
     TrainingRequested,
     TrainingSpec,
     connect,
@@ -45,6 +47,8 @@ from producers import ApiConfig, create_app
 from projections import rebuild_read_model
 
 FILE_ID = "ab" * 32
+KEYS = SigningKeys(current="bench-signing-key-" + "0" * 46)
+"""Signs the seeded pointer; the rebuild verifies it."""
 RUN_ID = "bench-run"
 CONSTANT = ArtifactPointer(file_id=FILE_ID).model_dump_json().encode()
 TRAIN_BODY = TrainingSpec(corpus_file_id=FILE_ID).model_dump_json().encode()
@@ -224,13 +228,12 @@ def seed(redis_url: str) -> None:
     log.append(
         TrainingRequested(correlation_id=RUN_ID, payload=TrainingSpec(corpus_file_id=FILE_ID))
     )
-    log.append(
-        ArtifactPointerSet(
-            correlation_id=RUN_ID,
-            payload=PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id=FILE_ID)),
-        )
+    signed = SignedFields(subject="run", subject_id=RUN_ID, file_id=FILE_ID, size=1)
+    payload = PointerSetPayload(
+        subject="run", pointer=ArtifactPointer(file_id=FILE_ID), size=1, signature=KEYS.sign(signed)
     )
-    rebuild_read_model(client)
+    log.append(ArtifactPointerSet(correlation_id=RUN_ID, payload=payload))
+    rebuild_read_model(client, KEYS)
     client.close()
 
 

@@ -39,6 +39,8 @@ from events import (
     LocalEngine,
     NodePayload,
     PointerSetPayload,
+    SignedFields,
+    SigningKeys,
     TrainingCompleted,
     TrainingCompletedPayload,
     TrainingMetrics,
@@ -55,6 +57,8 @@ from projections import rebuild_read_model
 
 BATCH = 1000
 FILE_ID = "cd" * 32
+KEYS = SigningKeys(current="bench-signing-key-" + "0" * 46)
+"""Signs the replayed pointers, and verifies them as the rebuild replays them."""
 
 
 def lifecycle(run_id: str) -> list[Event]:
@@ -65,7 +69,13 @@ def lifecycle(run_id: str) -> list[Event]:
     uploaded = ArtifactUploadedPayload(
         subject="run", node_id="node-1", file_id=FILE_ID, size=1 << 20, sha256=FILE_ID, seconds=1
     )
-    pointer = PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id=FILE_ID))
+    signed = SignedFields(subject="run", subject_id=run_id, file_id=FILE_ID, size=1 << 20)
+    pointer = PointerSetPayload(
+        subject="run",
+        pointer=ArtifactPointer(file_id=FILE_ID),
+        size=1 << 20,
+        signature=KEYS.sign(signed),
+    )
     return [
         TrainingRequested(correlation_id=run_id, payload=TrainingSpec(corpus_file_id=FILE_ID)),
         TrainingStarted(correlation_id=run_id, payload=NodePayload(node_id="node-1")),
@@ -153,7 +163,7 @@ def child(url: str, *, collector: bool) -> None:
         vars(module)["_collector_paused"] = _collector_left_on
     client = connect(url)
     began = time.perf_counter()
-    report = rebuild_read_model(client)
+    report = rebuild_read_model(client, KEYS)
     seconds = time.perf_counter() - began
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     missing = len(report.drift.missing)

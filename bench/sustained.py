@@ -44,6 +44,7 @@ from redis.client import PubSub
 from events import (
     EventLog,
     LocalEngine,
+    SigningKeys,
     TrainingRequested,
     TrainingSpec,
     connect,
@@ -64,6 +65,8 @@ SPEC = TrainingSpec(corpus_file_id="ab" * 32)
 BATCH = 100
 """The projector's default batch size: the backlog one read may legitimately hold."""
 P99_TARGET_MS = 20.0
+KEYS = SigningKeys(current="bench-signing-key-" + "0" * 46)
+"""The projector's keys (the bench appends no pointer)."""
 
 
 # -- the children ------------------------------------------------------------------------------
@@ -71,7 +74,7 @@ P99_TARGET_MS = 20.0
 
 def project(url: str) -> None:
     """Run the projector until SIGTERM (the `trainledger projector` loop)."""
-    Projector(connect(url)).serve()
+    Projector(connect(url), KEYS).serve()
 
 
 def subscribed(client: redis.Redis) -> PubSub:

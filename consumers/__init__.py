@@ -1,6 +1,7 @@
 """The stage workers: training, tokenizer and upload stages of one node, and the `Worker`."""
 
 from consumers.config import WorkerConfig
+from consumers.dead_letters import Revivals
 from consumers.layout import ArtifactsLayout
 from consumers.manifest import Manifest
 from consumers.tokenizer_stage import TokenizerStage
@@ -18,6 +19,7 @@ __all__ = [
     "Manifest",
     "Progress",
     "Receipt",
+    "Revivals",
     "TokenizerStage",
     "TrainingStage",
     "UploadStage",

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from consumers.layout import ArtifactsLayout
-from events import PRIMARY_ONLY, Durability, RuntimeConfig
+from events import PRIMARY_ONLY, Durability, RuntimeConfig, SigningKeys
 
 
 class WorkerConfig(BaseModel):
@@ -20,6 +20,8 @@ class WorkerConfig(BaseModel):
     node_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     """Names the node in `training.completed`; its upload group is `upload:<node_id>`."""
     artifacts_root: Path
+    signing_keys: SigningKeys
+    """Signs the pointers this node publishes, verifies those it reads (`events.signing`)."""
     progress_interval_s: float = Field(default=5.0, ge=0)
     """At most one progress line per this many seconds (and one after the last step)."""
     metrics_interval_s: float = Field(default=30.0, ge=0)

@@ -10,6 +10,10 @@ never had an artifact, a file already gone) is done. Left open: a pointer set in
 between the check and the delete would point at a deleted file; the upload that sets it
 uploads the same bytes again first, so `POST /runs/{id}/upload` after a failed read mends it.
 
+The file a deletion frees is the one the run's last pointer signed under the worker's keys
+names (`History.verified`): a forged pointer appended before a DELETE would otherwise pick
+any Data Bank file, a corpus say, for deletion.
+
 Scanning the pointer keys costs a few round trips per thousand runs; a reverse index (file id
 to pointers) in the read model would make it constant when deletions of large stores matter.
 """
@@ -25,9 +29,21 @@ import redis
 
 from consumers.history import History
 from databank import NotFound
-from events import ArtifactPointerRevoked, Delivery, EventLog, Handlers, names, text
+from events import (
+    ArtifactPointerRevoked,
+    Delivery,
+    EventLog,
+    Handlers,
+    SigningKeys,
+    entries,
+    names,
+    text,
+)
 
 log = logging.getLogger(__name__)
+
+_RECENT_LETTERS = 1000
+"""Dead letters looked at: the entries a deletion waits on are the newest ones."""
 
 
 class Deletes(Protocol):
@@ -43,10 +59,18 @@ class ProjectorBehindError(RuntimeError):
 class RetentionStage:
     """Handles deletions (`artifact.pointer_revoked` with `deleted`)."""
 
-    def __init__(self, client: redis.Redis, databank: Deletes, *, catch_up_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        databank: Deletes,
+        keys: SigningKeys,
+        *,
+        catch_up_s: float = 10.0,
+    ) -> None:
         self._client = client
         self._log = EventLog(client)
         self._databank = databank
+        self._keys = keys
         self._catch_up_s = catch_up_s
 
     def register(self, handlers: Handlers) -> Handlers:
@@ -58,7 +82,7 @@ class RetentionStage:
         if not event.payload.deleted:
             return
         run_id = event.correlation_id
-        file_id = History.read(self._log, run_id).last_file_id()
+        file_id = History.read(self._log, run_id).verified(self._keys).last_file_id()
         if file_id is None:
             return
         self._wait_for_projector(delivery)
@@ -84,12 +108,25 @@ class RetentionStage:
         return text(last[0][0]) if last else "0-0"
 
     def _applied(self, stream: str, entry_id: str) -> bool:
-        """The projector's checkpoint passed `entry_id` and nothing up to it is pending."""
-        checkpoint = self._client.get(names.checkpoint_key(names.PROJECTOR_GROUP, stream))
-        if _position(text(checkpoint or b"0-0")) < _position(entry_id):
-            return False
+        """The projector is done with every entry up to `entry_id`: none is pending, and each
+        is behind its checkpoint or was given up on (a pointer it refused is dead-lettered
+        and never moves the checkpoint; without this a forged pointer appended last would
+        stall every deletion until a genuine pointer came)."""
+        key = names.checkpoint_key(names.PROJECTOR_GROUP, stream)
+        checkpoint = text(self._client.get(key) or b"0-0")
+        if _position(checkpoint) < _position(entry_id):
+            beyond = self._client.xrange(stream, f"({checkpoint}", entry_id)
+            if not {entry for entry, _ in entries(beyond)} <= self._given_up(stream):
+                return False
         held = self._client.xpending_range(stream, names.PROJECTOR_GROUP, "-", entry_id, 1)
         return not held
+
+    def _given_up(self, stream: str) -> set[str]:
+        """The ids of the newest entries of `stream` the projector dead-lettered."""
+        letters = self._client.xrevrange(
+            names.dlq_stream(stream, names.PROJECTOR_GROUP), count=_RECENT_LETTERS
+        )
+        return {text(fields.get(b"original_id", b"")) for _, fields in entries(letters)}
 
     def _pointed_to(self, file_id: str, own_key: str) -> bool:
         """True when a pointer key other than `own_key` holds `file_id`."""

@@ -1,4 +1,5 @@
-"""The inputs a stage fetches from Data Bank: a corpus by file id, a tokenizer by its pointer.
+"""The inputs a stage fetches from Data Bank: a corpus by file id, a tokenizer by its pointer
+(one signed under the worker's keys: a forged pointer would choose what a run downloads).
 
 Errors that a retry cannot fix (the file is not there, the key is refused, the bytes are not
 what the id says, the artifact is unsafe or holds no tokenizer) become a `StageError` whose
@@ -23,7 +24,7 @@ from databank import (
     TransientError,
     UnsafeArtifactError,
 )
-from events import EventLog
+from events import EventLog, SigningKeys
 
 
 class StageError(Exception):
@@ -54,14 +55,15 @@ def fetch_corpus(fetcher: CorpusFetcher, corpus_file_id: str) -> Path:
 
 
 def fetch_tokenizer(
-    log: EventLog, fetcher: ArtifactFetcher, tokenizer_id: str
+    log: EventLog, fetcher: ArtifactFetcher, tokenizer_id: str, keys: SigningKeys
 ) -> PreTrainedTokenizerFast:
-    """The tokenizer `tokenizer_id`, resolved through its pointer in the log and downloaded."""
-    pointer = History.read(log, tokenizer_id).pointer()
+    """The tokenizer `tokenizer_id`, resolved through its verified pointer in the log and
+    downloaded."""
+    pointer = History.read(log, tokenizer_id).verified(keys).pointer()
     if pointer is None:
         raise StageError(
-            f"tokenizer {tokenizer_id} has no artifact pointer "
-            "(unknown, not trained or uploaded yet, failed, or revoked)",
+            f"tokenizer {tokenizer_id} has no verified pointer (unknown, not trained or "
+            "uploaded yet, failed, revoked, or pointed to without the deployment's signature)",
             "tokenizer_unavailable",
         )
     try:

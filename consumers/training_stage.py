@@ -9,7 +9,8 @@ Flow of one request (group `training` on `stream:training`):
    retraining.
 4. Otherwise `training.started` (one per start: a restart after a crash is a second start),
    then the corpus (`CorpusFetcher`), the tokenizer (trained with the run, or fetched by its
-   pointer), `train_model`, and `manifest.json`, all written into a staging directory renamed
+   pointer), `train_model` (on `training.processes` processes: `consumers.ranks` starts and
+   stops the others), and `manifest.json`, all written into a staging directory renamed
    to `models/{run_id}` once complete; then `training.completed` with this node's id.
 
 Stopping between steps: a cancel request in the log (checked every `cancel_check_s`) ends in
@@ -44,6 +45,7 @@ from consumers.manifest import (
     weights_sha256,
 )
 from consumers.progress import ProgressReporter
+from consumers.ranks import RankJob, data_parallel
 from consumers.reproduction import reproduction
 from consumers.runlog import RunLog
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
@@ -93,6 +95,7 @@ class TrainingStage:
         run_id = event.correlation_id
         history = History.read(self._log, run_id)
         if history.run_finished:
+            CheckpointStore(self._layout.checkpoint_dir(run_id)).clear()  # ended elsewhere
             _info("request already handled", "training_skipped", run_id)
             return
         lines = RunLog(
@@ -102,7 +105,9 @@ class TrainingStage:
             file=self._layout.run_log(run_id),
         )
         if history.cancel_requested:
-            self._cancelled(event, lines, "cancelled before training started")
+            CheckpointStore(self._layout.checkpoint_dir(run_id)).clear()  # an attempt's, if any
+            when = "resumed" if history.starts() else "started"
+            self._cancelled(event, lines, f"cancelled before training {when}")
             return
         manifest = self._finished(run_id)
         if manifest is not None:
@@ -125,8 +130,10 @@ class TrainingStage:
         started = TrainingStarted(
             correlation_id=run_id, causation_id=event.event_id, payload=payload
         )
-        record(self._log, event, started, once_per=f"{delivery.consumer}:{delivery.attempt}")
-        lines.say("started", _started_line(payload))
+        # per entry too: a dead letter replayed is a new entry, delivered from attempt 1 again
+        once = f"{delivery.consumer}:{delivery.entry_id}:{delivery.attempt}"
+        record(self._log, event, started, once_per=once)
+        lines.say("started", _started_line(payload, event.payload.training.processes))
         _info("training started", "training_started", run_id)
         plan = Checkpointing(
             checkpoints,
@@ -163,22 +170,25 @@ class TrainingStage:
         with staged(self._layout.run_dir(run_id)) as out:
             try:
                 tokenizer, tokenizer_record, tokenizer_seconds = self._tokenizer(event, corpus, out)
-                outcome = train_model(
-                    corpus,
-                    tokenizer,
-                    spec,
-                    out,
-                    should_stop=should_stop,
-                    on_progress=ProgressReporter(
-                        self._log,
-                        lines,
-                        event,
-                        self._config.node_id,
-                        self._config.metrics_interval_s,
-                    ),
-                    progress_every=self._config.progress_interval_s,
-                    checkpointing=plan,
-                )
+                job = RankJob(run_id, corpus, spec, tokenizer_dir=out, resume=plan.resume)
+                with data_parallel(job, tokenizer, should_stop) as group:
+                    outcome = train_model(
+                        corpus,
+                        tokenizer,
+                        spec,
+                        out,
+                        should_stop=should_stop,
+                        on_progress=ProgressReporter(
+                            self._log,
+                            lines,
+                            event,
+                            self._config.node_id,
+                            self._config.metrics_interval_s,
+                        ),
+                        progress_every=self._config.progress_interval_s,
+                        checkpointing=plan,
+                        group=group,
+                    )
             except CorpusError as error:
                 raise StageError(str(error), "corpus_invalid") from None
             except TrainingError as error:
@@ -212,7 +222,9 @@ class TrainingStage:
         """The run's tokenizer, the manifest's record of it, and the seconds training it took."""
         chosen = event.payload.tokenizer
         if isinstance(chosen, TokenizerRef):
-            tokenizer = fetch_tokenizer(self._log, self._artifacts, chosen.tokenizer_id)
+            tokenizer = fetch_tokenizer(
+                self._log, self._artifacts, chosen.tokenizer_id, self._config.signing_keys
+            )
             reused = TokenizerRecord(tokenizer_id=chosen.tokenizer_id, vocab_size=len(tokenizer))
             return tokenizer, reused, None
         begun = time.perf_counter()
@@ -274,9 +286,12 @@ class TrainingStage:
         )
 
 
-def _started_line(started: StartedPayload) -> str:
-    """The log line that marks an attempt: where it runs and where it starts from."""
+def _started_line(started: StartedPayload, processes: int) -> str:
+    """The log line that marks an attempt: where it runs, on how many processes, and where it
+    starts from."""
     line = f"attempt {started.attempt}: training started on node {started.node_id}"
+    if processes > 1:
+        line = f"{line}, {processes} processes"
     if started.resumed_at_step is not None:
         return f"{line}, resumed from the checkpoint at step {started.resumed_at_step}"
     if started.attempt > 1:

@@ -4,7 +4,8 @@ Group `upload:<node_id>` on `stream:training`: every node sees every completion 
 only those naming itself, because only that node holds the files (a node never touches
 another node's run). For each of its completions it streams the deterministic tar of the
 directory (`ArtifactUploader`), then appends `artifact.uploaded` and `artifact.pointer_set`
-and, for a run, writes `artifact_pointer` into its `manifest.json`.
+(signed with the node's key: readers refuse a pointer without the deployment's signature) and,
+for a run, writes `artifact_pointer` into its `manifest.json`.
 
 Failures come in two kinds. Transient ones (`TransientError`: connection errors, timeouts,
 429 and 5xx past the client's retries; and 507, `InsufficientStorage`) mean Data Bank is
@@ -40,7 +41,7 @@ import redis
 from pydantic import ValidationError
 
 from consumers.config import WorkerConfig
-from consumers.history import History, record
+from consumers.history import History, VerifiedHistory, record
 from consumers.manifest import MANIFEST_FILE, Manifest
 from consumers.tarball import ArchiveError
 from consumers.uploader import ArtifactUploader, Receipt
@@ -58,6 +59,7 @@ from events import (
     EventLog,
     Handlers,
     PointerSetPayload,
+    SignedFields,
     Subject,
     TokenizerCompleted,
     TrainingCompleted,
@@ -89,6 +91,7 @@ class UploadStage:
         self._uploader = uploader
         self._node_id = config.node_id
         self._layout = config.layout
+        self._keys = config.signing_keys
         self._window = timedelta(seconds=config.upload_retry_window_s)
         self._retry_after = timedelta(milliseconds=config.visibility_timeout_ms)
 
@@ -104,29 +107,34 @@ class UploadStage:
     def on_training_completed(self, event: TrainingCompleted, delivery: Delivery) -> None:
         """Upload the run's directory, if this node trained it."""
         if event.payload.node_id == self._node_id:
-            self._upload("run", event, History.read(self._log, event.correlation_id))
+            self._upload("run", event, self._history(event))
 
     def on_tokenizer_completed(self, event: TokenizerCompleted, delivery: Delivery) -> None:
         """Upload the tokenizer's directory, if this node trained it."""
         if event.payload.node_id == self._node_id:
-            self._upload("tokenizer", event, History.read(self._log, event.correlation_id))
+            self._upload("tokenizer", event, self._history(event))
 
     def on_upload_requested(self, event: ArtifactUploadRequested, delivery: Delivery) -> None:
         """Upload again, if this node holds the files and the last upload failed for good."""
         subject = event.payload.subject
-        history = History.read(self._log, event.correlation_id)
+        history = self._history(event)
         completion = history.completion(subject)
         if completion is None or completion.payload.node_id != self._node_id:
             return
         if history.deferrals(event.event_id) or history.upload_failed_before(event.event_id):
             self._upload(subject, event, history)
 
+    def _history(self, event: Envelope) -> VerifiedHistory:
+        """What the log says about the event's run or tokenizer, counting only the pointers
+        signed under this node's keys: a forged one must not pass for a finished upload."""
+        return History.read(self._log, event.correlation_id).verified(self._keys)
+
     def _directory(self, subject: Subject, subject_id: str) -> Path:
         if subject == "run":
             return self._layout.run_dir(subject_id)
         return self._layout.tokenizer_dir(subject_id)
 
-    def _upload(self, subject: Subject, cause: Cause, history: History) -> None:
+    def _upload(self, subject: Subject, cause: Cause, history: VerifiedHistory) -> None:
         directory = self._directory(subject, cause.correlation_id)
         pointer = history.pointer()
         if pointer is not None or history.upload_settled(cause.event_id):
@@ -155,7 +163,9 @@ class UploadStage:
         if subject == "run":
             _add_pointer(directory, ArtifactPointer(file_id=receipt.file_id))
 
-    def _transient(self, subject: Subject, cause: Cause, history: History, error: str) -> None:
+    def _transient(
+        self, subject: Subject, cause: Cause, history: VerifiedHistory, error: str
+    ) -> None:
         """Defer the upload (and raise), or fail it once its retry window is over."""
         earlier = history.deferrals(cause.event_id)
         now = utc_now()
@@ -209,11 +219,17 @@ class UploadStage:
             ),
         )
         record(self._log, cause, uploaded)
+        signed = SignedFields(
+            subject=subject, subject_id=subject_id, file_id=receipt.file_id, size=receipt.size
+        )
         pointer_set = ArtifactPointerSet(
             correlation_id=subject_id,
             causation_id=cause.event_id,
             payload=PointerSetPayload(
-                subject=subject, pointer=ArtifactPointer(file_id=receipt.file_id)
+                subject=subject,
+                pointer=ArtifactPointer(file_id=receipt.file_id),
+                size=receipt.size,
+                signature=self._keys.sign(signed),
             ),
         )
         record(self._log, cause, pointer_set)

@@ -7,7 +7,8 @@ deletes a deleted run's Data Bank file). They run in threads rather than process
 process's logging configuration stays in force and one signal stops both. If one consumer
 returns (stopped, or failed beyond its own reconnects), the worker stops the other and `run`
 returns, or raises `WorkerFailed` when a consumer failed: a supervisor sees the process end
-instead of a half-working node.
+instead of a half-working node. Groups `training` and `upload:<node_id>` fail the run or
+tokenizer whose entry they dead-letter (`consumers.dead_letters`), so none is left in limbo.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Protocol
 import redis
 
 from consumers.config import WorkerConfig
+from consumers.dead_letters import REQUESTS, UPLOAD_CAUSES, DeadLetterFailures
 from consumers.retention import Deletes, RetentionStage
 from consumers.tokenizer_stage import TokenizerStage
 from consumers.training_stage import TrainingStage
@@ -58,6 +60,7 @@ class Worker:
                 # One entry at a time: a worker busy training must not hold (and keep claimed
                 # by its heartbeat) requests that an idle worker could take.
                 config=dataclasses.replace(runtime, batch_size=1),
+                on_dead_letter=DeadLetterFailures(client, config, REQUESTS),
             ),
             Consumer(
                 client,
@@ -65,12 +68,13 @@ class Worker:
                 group=names.upload_group(config.node_id),
                 handlers=uploads.handlers(),
                 config=config.upload_runtime(),
+                on_dead_letter=DeadLetterFailures(client, config, UPLOAD_CAUSES),
             ),
             Consumer(
                 client,
                 streams=[names.TRAINING_STREAM],
                 group=names.RETENTION_GROUP,
-                handlers=RetentionStage(client, databank).register(Handlers()),
+                handlers=RetentionStage(client, databank, config.signing_keys).register(Handlers()),
                 config=runtime,
             ),
         )

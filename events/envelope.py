@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from events.signing import PointerSignature, SignedFields, SigningKeys
 from events.specs import (
     ArtifactPointer,
     FileId,
@@ -128,6 +129,14 @@ class FailurePayload(Strict):
     error_code: str = "failed"
 
 
+class RevivalPayload(Strict):
+    """A failure withdrawn because the dead letter that caused it was replayed: `failure_id`
+    names the `dead_lettered` failure, `message` tells a reader what happens next."""
+
+    failure_id: str
+    message: str
+
+
 class CancelRequestedPayload(Strict):
     """A request to stop a run between steps."""
 
@@ -181,10 +190,14 @@ class UploadRequestedPayload(Strict):
 
 
 class PointerSetPayload(Strict):
-    """The artifact of the run or tokenizer `correlation_id` is `pointer`."""
+    """The artifact of the run or tokenizer `correlation_id` is `pointer`, of `size` bytes,
+    `signature` by the worker that uploaded it (see `events.signing`); a pointer without one
+    is refused by every reader."""
 
     subject: Subject
     pointer: ArtifactPointer
+    size: int | None = Field(default=None, ge=0)
+    signature: PointerSignature | None = None
 
 
 class PointerRevokedPayload(Strict):
@@ -309,6 +322,21 @@ class TokenizerFailed(Envelope):
     payload: FailurePayload
 
 
+class TrainingRevived(Envelope):
+    """`trainledger dlq replay` withdrew the run's `dead_lettered` failure: the run is queued
+    again (only such a failure can be withdrawn; see `consumers.dead_letters`)."""
+
+    type: Literal["training.revived"] = "training.revived"
+    payload: RevivalPayload
+
+
+class TokenizerRevived(Envelope):
+    """`trainledger dlq replay` withdrew the tokenizer's `dead_lettered` failure."""
+
+    type: Literal["tokenizer.revived"] = "tokenizer.revived"
+    payload: RevivalPayload
+
+
 class ArtifactUploaded(Envelope):
     """An artifact was uploaded and verified."""
 
@@ -345,6 +373,21 @@ class ArtifactPointerSet(Envelope):
     type: Literal["artifact.pointer_set"] = "artifact.pointer_set"
     payload: PointerSetPayload
 
+    def signed_fields(self) -> SignedFields:
+        """What this pointer's signature covers."""
+        payload = self.payload
+        return SignedFields(
+            subject=payload.subject,
+            subject_id=self.correlation_id,
+            file_id=payload.pointer.file_id,
+            size=payload.size,
+        )
+
+    def verify(self, keys: SigningKeys) -> None:
+        """Return when `keys` made this pointer's signature; else `PointerRefused` with a code.
+        Every reader that acts on a pointer asks this (projector, rebuild, the stages)."""
+        keys.verify(self.signed_fields(), self.payload.signature)
+
 
 class ArtifactPointerRevoked(Envelope):
     """A pointer was withdrawn."""
@@ -378,6 +421,8 @@ Event = Annotated[
     | TokenizerRequested
     | TokenizerCompleted
     | TokenizerFailed
+    | TrainingRevived
+    | TokenizerRevived
     | ArtifactUploaded
     | ArtifactUploadFailed
     | ArtifactUploadDeferred
@@ -397,5 +442,5 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     TrainingCancelRequested, TrainingCancelled, TokenizerRequested, TokenizerCompleted,
     TokenizerFailed, ArtifactUploaded, ArtifactUploadFailed, ArtifactUploadDeferred,
     ArtifactUploadRequested, ArtifactPointerSet, ArtifactPointerRevoked, ModelAliasSet,
-    ModelAliasRemoved,
+    ModelAliasRemoved, TrainingRevived, TokenizerRevived,
 )  # fmt: skip

@@ -9,7 +9,7 @@ from httpservice.errors import (
     install_error_handlers,
     install_unavailable,
 )
-from httpservice.logs import JsonFormatter, configure_logging
+from httpservice.logs import JsonFormatter, configure_logging, mask_also
 from httpservice.requestid import RequestIdMiddleware, request_id
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "install_unavailable",
+    "mask_also",
     "request_id",
 ]

@@ -65,6 +65,14 @@ class JsonFormatter(logging.Formatter):
         return text
 
 
+def mask_also(*secrets: str) -> None:
+    """Mask `secrets` too from now on: ones a process learns after its logging is configured
+    (a key read from a file)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.secrets = (*handler.formatter.secrets, *secrets)
+
+
 def configure_logging(
     service: str,
     *,

@@ -100,6 +100,19 @@ class ModelTooLargeError(InferenceError):
     code = "MODEL_TOO_LARGE"
 
 
+class PointerRefusedError(InferenceError):
+    """The run's pointer is unsigned or its signature does not verify under this deployment's
+    keys: someone other than its workers wrote it, so its file is not fetched. The code is the
+    refusal's: `POINTER_UNSIGNED`, `POINTER_KEY_UNKNOWN` or `POINTER_SIGNATURE_INVALID`."""
+
+    status = 502
+    code = "POINTER_SIGNATURE_INVALID"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NotReadyError(InferenceError):
     """The event log's engine does not answer: no request could be resolved."""
 

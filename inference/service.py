@@ -33,13 +33,17 @@ from inference.requests import (
 )
 from inference.scoring import ContextOverflowError
 from inference.serving import Prepared, Serving
-from projections import ReadModel
+from projections import ReadModel, SigningKeys
 
 MODEL_ERRORS: dict[int | str, dict[str, object]] = {
     **AUTH_ERRORS,
     404: {"model": ErrorBody, "description": "unknown run or alias, or no artifact yet"},
     409: {"model": ErrorBody, "description": "the run failed, was cancelled or deleted"},
-    502: {"model": ErrorBody, "description": "the artifact was unsafe, unreachable or unloadable"},
+    502: {
+        "model": ErrorBody,
+        "description": "the artifact was unsafe, unreachable or unloadable, or its pointer "
+        "not signed by this deployment",
+    },
     503: {"model": ErrorBody, "description": "the event log is unreachable"},
 }
 
@@ -77,16 +81,18 @@ def create_app(
     fetcher: ArtifactFetcher,
     generator: Generator,
     *,
+    signing_keys: SigningKeys,
     api_key: str | None = None,
 ) -> FastAPI:
-    """The inference API over a read model, an artifact cache and a generator; with an
-    `api_key`, generation and scoring require it in `X-API-Key` (health does not)."""
+    """The inference API over a read model, an artifact cache and a generator; it serves only
+    pointers signed under `signing_keys`; with an `api_key`, generation and scoring require it
+    in `X-API-Key` (health does not)."""
     app = FastAPI(title="trainledger inference", version="0.2.0")
     errors.install(app)
     metrics = InferenceMetrics(fetcher, generator)
     app.add_middleware(RequestIdMiddleware, observe=metrics.observe)
     app.include_router(health.router(read_model, metrics))
-    serving = Serving(read_model, fetcher, generator, metrics)
+    serving = Serving(read_model, signing_keys, fetcher, generator, metrics)
     guarded = [Depends(api_key_required(api_key, "this inference service"))]
 
     @app.post(

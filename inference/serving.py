@@ -22,7 +22,7 @@ from inference.loading import Loaded, load_model
 from inference.metrics import InferenceMetrics
 from inference.requests import ModelRequest
 from inference.resolution import Target, resolve
-from projections import ReadModel
+from projections import ReadModel, SigningKeys
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,13 @@ class Serving:
     def __init__(
         self,
         read_model: ReadModel,
+        keys: SigningKeys,
         fetcher: ArtifactFetcher,
         generator: Generator,
         metrics: InferenceMetrics,
     ) -> None:
         self.read_model = read_model
+        self.keys = keys
         self.fetcher = fetcher
         self.generator = generator
         self.metrics = metrics
@@ -54,7 +56,7 @@ class Serving:
     def prepare(self, request: ModelRequest) -> Prepared:
         """The model `request` names, in memory; errors say why there is none."""
         started = time.perf_counter()
-        target = resolve(self.read_model, request)
+        target = resolve(self.read_model, request, self.keys)
         resolved = time.perf_counter()
         fetched: list[float] = []
 

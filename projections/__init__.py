@@ -4,9 +4,14 @@
 - `store`: the read model's keys in the engine and the apply script that writes them;
 - `projector`: the live consumer that applies each event;
 - `queries`: `ReadModel` / `AsyncReadModel`, and waiting for a position;
-- `rebuild`: replay the log, compare (`drift`) and repair (`repair`) under the lock.
+- `rebuild`: replay the log, compare (`drift`) and repair (`repair`) under the lock;
+- `trust`: a pointer is taken only once its signature verifies (both of the above ask it).
+
+`SigningKeys` and `PointerRefused` come from `events`: the inference service, which reads
+through this package, verifies a pointer again when it resolves a run.
 """
 
+from events import PointerRefused, SigningKeys
 from projections.drift import Drift
 from projections.projection import RULES, Fact, Kind, MemoryModel, Record, derive, project
 from projections.projector import PauseTimeoutError, Projector
@@ -20,6 +25,7 @@ from projections.queries import (
     RunPage,
     RunProgress,
     RunStatus,
+    SignedArtifact,
     Status,
     TokenizerPage,
     TokenizerStatus,
@@ -39,6 +45,7 @@ __all__ = [
     "MemoryModel",
     "ModelView",
     "PauseTimeoutError",
+    "PointerRefused",
     "Projector",
     "ReadModel",
     "RebuildBusyError",
@@ -50,6 +57,8 @@ __all__ = [
     "RunPage",
     "RunProgress",
     "RunStatus",
+    "SignedArtifact",
+    "SigningKeys",
     "Status",
     "TokenizerPage",
     "TokenizerStatus",

@@ -3,7 +3,8 @@
 At-least-once delivery plus idempotent facts gives an exactly-once effect: the runtime acks an
 entry only after the script applied it, and applying it again (redelivery, reclaim, a replay
 under a new entry id) changes nothing. While a rebuild holds `projector:lock` the script
-refuses, and the handler waits on the lock with a deadline instead of applying.
+refuses, and the handler waits on the lock with a deadline instead of applying. A pointer
+is applied only once its signature verifies (`projections.trust`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from events import (
     Handlers,
     Interrupted,
     RuntimeConfig,
+    SigningKeys,
     names,
 )
 from projections.projection import project
 from projections.store import APPLY, keys, payload
+from projections.trust import admit
 
 DEFAULT_CONFIG = RuntimeConfig()
 
@@ -38,6 +41,7 @@ class Projector:
     def __init__(
         self,
         client: redis.Redis,
+        signing_keys: SigningKeys,
         *,
         config: RuntimeConfig = DEFAULT_CONFIG,
         name: str | None = None,
@@ -45,6 +49,7 @@ class Projector:
         max_pause_s: float = 3600.0,
     ) -> None:
         self.client = client
+        self.signing_keys = signing_keys
         self.lock_poll_s = lock_poll_s
         self.max_pause_s = max_pause_s
         self.paused = threading.Event()
@@ -60,7 +65,10 @@ class Projector:
         )
 
     def handle(self, event: Event, delivery: Delivery) -> None:
-        """Apply `event`'s fact and advance the checkpoint of its stream, atomically."""
+        """Apply `event`'s fact and advance the checkpoint of its stream, atomically; a
+        pointer whose signature does not verify raises `PointerRefused` instead, so its entry
+        ends in the dead letters with that error and the read model never holds it."""
+        admit(event, self.signing_keys)
         fact = project(event)
         script_keys, args = keys(fact, delivery.stream), [delivery.entry_id, payload(fact)]
         deadline = time.monotonic() + self.max_pause_s

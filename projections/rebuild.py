@@ -1,7 +1,8 @@
 """Rebuild: replay the whole log through the projection and reconcile the live read model.
 
-`replay` folds every stream from its first entry into a `MemoryModel` (undecodable entries
-are skipped, as the live projector dead-letters them). `rebuild` compares that model with the
+`replay` folds every stream from its first entry into a `MemoryModel` (undecodable entries,
+and pointers whose signature does not verify, are skipped, as the live projector
+dead-letters them). `rebuild` compares that model with the
 live keys (`projections.drift`) and reports the drift: missing, extra and different keys.
 Unless verifying, it also repairs the drift (`projections.repair`) while readers keep reading:
 
@@ -31,10 +32,21 @@ import redis
 from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
-from events import FIELD, DecodeError, blob, decode, lua_source, names, unpack
+from events import (
+    FIELD,
+    DecodeError,
+    PointerRefused,
+    SigningKeys,
+    blob,
+    decode,
+    lua_source,
+    names,
+    unpack,
+)
 from projections.drift import Comparison, Drift
 from projections.projection import MemoryModel, project
 from projections.repair import RebuildError, Repair
+from projections.trust import admit
 
 _PAGE = lua_source("projections", "pack", "page")
 """One page of a stream, packed: entry id, `event` field (or '' when absent), ..."""
@@ -53,6 +65,8 @@ class RebuildReport:
     positions: dict[str, str]
     drift: Drift
     applied: bool
+    refused: int = 0
+    """Pointers left out because their signature did not verify."""
 
 
 @dataclass
@@ -62,15 +76,17 @@ class Replayed:
     model: MemoryModel = field(default_factory=MemoryModel)
     events: int = 0
     skipped: int = 0
+    refused: int = 0
     positions: dict[str, str] = field(default_factory=dict)
 
 
-def replay(client: redis.Redis, *, batch: int = 2000) -> Replayed:
+def replay(client: redis.Redis, signing_keys: SigningKeys, *, batch: int = 2000) -> Replayed:
     """Fold every stream of the log, oldest first, into an in-memory read model.
 
     Pages come packed (see `events.unpack`), and the next page is fetched by a helper thread
     while this one decodes the current. An entry without an `event` field decodes as such
-    (`DecodeError`), exactly as in the live consumer. The model keeps only each slot's
+    (`DecodeError`), and a pointer is verified (`projections.trust`), exactly as in the live
+    consumer. The model keeps only each slot's
     winning write, so memory follows the number of runs and tokenizers, not of events.
     """
     script = client.register_script(_PAGE)
@@ -85,7 +101,7 @@ def replay(client: redis.Redis, *, batch: int = 2000) -> Replayed:
             while page:
                 last = page[-2].decode()
                 following = pool.submit(fetch, stream, "(" + last)
-                _fold(page[1::2], replayed)
+                _fold(page[1::2], replayed, signing_keys)
                 replayed.positions[stream] = last
                 page = following.result()
     return replayed
@@ -106,13 +122,18 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _fold(payloads: list[bytes], replayed: Replayed) -> None:
+def _fold(payloads: list[bytes], replayed: Replayed, signing_keys: SigningKeys) -> None:
     apply = replayed.model.apply
     for payload in payloads:
         try:
             event = decode({FIELD: payload})
         except DecodeError:
             replayed.skipped += 1
+            continue
+        try:
+            admit(event, signing_keys)
+        except PointerRefused:
+            replayed.refused += 1
             continue
         apply(project(event))
         replayed.events += 1
@@ -158,6 +179,7 @@ class RebuildLock:
 
 def rebuild_read_model(
     client: redis.Redis,
+    signing_keys: SigningKeys,
     *,
     verify: bool = False,
     chunk: int = 500,
@@ -167,16 +189,18 @@ def rebuild_read_model(
     """Replay the log; report the drift; unless `verify`, repair it under the projector lock."""
     with _collector_paused():
         if verify:
-            replayed = replay(client, batch=batch)
+            replayed = replay(client, signing_keys, batch=batch)
             drift = Comparison(client, replayed.model, chunk).run()
-            return RebuildReport(
-                replayed.events, replayed.skipped, replayed.positions, drift, applied=False
-            )
+            return _report(replayed, drift, applied=False)
         with RebuildLock(client, lock_ttl_ms) as token:
-            replayed = replay(client, batch=batch)
+            replayed = replay(client, signing_keys, batch=batch)
             repair = Repair(client, token, chunk)
             drift = repair.run(Comparison(client, replayed.model, chunk))
             repair.set_checkpoints(replayed.positions)
-        return RebuildReport(
-            replayed.events, replayed.skipped, replayed.positions, drift, applied=True
-        )
+        return _report(replayed, drift, applied=True)
+
+
+def _report(replayed: Replayed, drift: Drift, *, applied: bool) -> RebuildReport:
+    return RebuildReport(
+        replayed.events, replayed.skipped, replayed.positions, drift, applied, replayed.refused
+    )

@@ -13,6 +13,7 @@ import uvicorn
 from databank import ArtifactFetcher, DataBankClient
 from events import connect, engine_url
 from projections import ReadModel
+from trainledger.signing import signing_keys
 from trainledger.startup import start
 
 
@@ -32,6 +33,7 @@ def inference(
     if not bank_url or not bank_key:
         typer.echo("inference needs APP__DATA_BANK_API_URL and APP__DATA_BANK_API_KEY", err=True)
         raise typer.Exit(2)
+    keys = signing_keys(settings, "inference")
     with (
         engine_url(settings.redis.url, settings.redis.data_dir) as url,
         DataBankClient(bank_url, bank_key) as bank,
@@ -45,6 +47,7 @@ def inference(
                 settings.inference.max_models,
                 max_parameters=settings.inference.max_parameters,
             ),
+            signing_keys=keys,
             api_key=settings.security.api_key,
         )
         uvicorn.run(

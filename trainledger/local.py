@@ -1,7 +1,8 @@
 """The whole system on one machine: engine, Data Bank, projector, worker, API, inference.
 
 `local_stack` starts what the settings do not point elsewhere (no `REDIS__URL`: a private
-engine; no `APP__DATA_BANK_API_URL`: a local Data Bank with a fresh key) and every service
+engine; no `APP__DATA_BANK_API_URL`: a local Data Bank with a fresh key; no
+`APP__SIGNING_KEY`: a pointer signing key generated and kept in the root) and every service
 as a child process, each waited for before the next; leaving the block stops them all. It
 runs one worker or several (`workers`), each with a node id of its own and a share of the
 cores. One stack at a time holds a root (`up.lock`), so a second one cannot start a second
@@ -13,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +56,28 @@ class Stack:
     inference_url: str
     logs: Path
     key_file: Path
+    signing_key_file: Path | None = None
+    """Where the generated pointer signing key is kept (None: `APP__SIGNING_KEY` was given)."""
 
 
 def _url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
+
+
+SIGNING_KEY_FILE = "signing.key"
+"""Under the root: the generated pointer signing key (mode 0600)."""
+
+
+def _kept(path: Path, given: str | None, generate: Callable[[], str]) -> str:
+    """`given`, else the secret kept in `path`, generated there (mode 0600) on first use."""
+    if given:
+        return given
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(generate())
+    return path.read_text().strip()
 
 
 def local_key(root: Path, given: str | None) -> str:
@@ -67,14 +86,14 @@ def local_key(root: Path, given: str | None) -> str:
     A new key is generated once and kept (mode 0600), so a restarted stack and its users
     (`curl -H "X-API-Key: $(cat var/databank.key)" ...`) keep working.
     """
-    path = root / "databank.key"
-    if given:
-        return given
-    if not path.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24))
-    return path.read_text().strip()
+    return _kept(root / "databank.key", given, lambda: secrets.token_urlsafe(24))
+
+
+def signing_key(root: Path, given: str | None) -> str:
+    """The pointer signing key of the stack: `given`, else the one kept in
+    `root/signing.key`, generated once (mode 0600) like the Data Bank key, so the pointers a
+    restarted stack finds in its log still verify."""
+    return _kept(root / SIGNING_KEY_FILE, given, lambda: secrets.token_hex(32))
 
 
 def data_bank(settings: Settings, root: Path, ports: Ports) -> tuple[str, str, list[ServiceSpec]]:
@@ -149,6 +168,8 @@ def _stack(
     settings: Settings, root: Path, ports: Ports, policy: RestartPolicy | None, workers: int
 ) -> Iterator[tuple[Stack, Supervisor]]:
     bank_url, bank_key, bank = data_bank(settings, root, ports)
+    given = settings.app.signing_key
+    signing = signing_key(root, given.get_secret_value() if given else None)
     api, inference = _url(ports.api), _url(ports.inference)
     services = [
         *bank,
@@ -169,11 +190,19 @@ def _stack(
             "INFERENCE__CACHE_DIR": str(root / "inference"),
             "APP__DATA_BANK_API_URL": bank_url,
             "APP__DATA_BANK_API_KEY": bank_key,
+            "APP__SIGNING_KEY": signing,
         }
         with Supervisor(root / "logs", env, policy) as supervisor:
             for spec in services:
                 supervisor.start(spec)
             stack = Stack(
-                redis_url, api, bank_url, bank_key, inference, root / "logs", root / "databank.key"
+                redis_url,
+                api,
+                bank_url,
+                bank_key,
+                inference,
+                root / "logs",
+                root / "databank.key",
+                None if given else root / SIGNING_KEY_FILE,
             )
             yield stack, supervisor

@@ -81,6 +81,10 @@ def show(stack: Stack) -> None:
             "Data Bank key",
             f"in {stack.key_file}" if stack.key_file.exists() else "APP__DATA_BANK_API_KEY",
         ),
+        (
+            "signing key",
+            f"in {stack.signing_key_file}" if stack.signing_key_file else "APP__SIGNING_KEY",
+        ),
     ):
         table.add_row(name, address)
     console.print(table)

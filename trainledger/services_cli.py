@@ -15,6 +15,7 @@ from events import connect, engine_url
 from producers import ApiConfig, SpecLimits, create_app
 from projections import Projector, RebuildReport, rebuild_read_model
 from trainledger.settings import Settings
+from trainledger.signing import signing_keys
 from trainledger.startup import start
 
 Host = Annotated[str | None, typer.Option(help="Listen address (default: API__HOST).")]
@@ -35,6 +36,7 @@ def api_config(settings: Settings, redis_url: str) -> ApiConfig:
             max_n_embd=settings.api.max_n_embd,
             max_batch_size=settings.api.max_batch_size,
             max_sequence_length=settings.api.max_sequence_length,
+            max_processes=settings.api.max_processes,
         ),
     )
 
@@ -55,8 +57,9 @@ def api(host: Host = None, port: Port = None) -> None:
 def projector() -> None:
     """Materialize the read model from the log until SIGTERM or SIGINT."""
     settings = start("projector")
+    keys = signing_keys(settings, "projector")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        Projector(connect(url, settings.redis.policy())).serve()
+        Projector(connect(url, settings.redis.policy()), keys).serve()
 
 
 def rebuild(
@@ -67,8 +70,9 @@ def rebuild(
 ) -> None:
     """Replay the log into the read model; with --verify, exit 1 when it has drifted."""
     settings = start("rebuild")
+    keys = signing_keys(settings, "rebuild")
     with engine_url(settings.redis.url, settings.redis.data_dir) as url:
-        report = rebuild_read_model(connect(url, settings.redis.policy()), verify=verify)
+        report = rebuild_read_model(connect(url, settings.redis.policy()), keys, verify=verify)
     for line in describe(report, show):
         typer.echo(line)
     if verify and not report.drift.clean:
@@ -78,6 +82,8 @@ def rebuild(
 def describe(report: RebuildReport, show: int) -> list[str]:
     """The report as lines: what was replayed, then each kind of drift with its first keys."""
     lines = [f"replayed {report.events} events ({report.skipped} undecodable skipped)"]
+    if report.refused:
+        lines.append(f"refused {report.refused} pointer(s) whose signature does not verify")
     for kind, keys in (
         ("missing", report.drift.missing),
         ("extra", report.drift.extra),

@@ -12,8 +12,8 @@ import socket
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from events import ConnectionPolicy, Durability
 
@@ -55,7 +55,8 @@ class RedisSettings(BaseModel):
 
 
 class AppSettings(BaseModel):
-    """The worker's identity, its artifacts root, and how to reach Data Bank."""
+    """The worker's identity, its artifacts root, how to reach Data Bank, and the keys that
+    sign and verify artifact pointers."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -63,6 +64,23 @@ class AppSettings(BaseModel):
     artifacts_root: AbsolutePath = Path("var/artifacts")
     data_bank_api_url: str | None = None
     data_bank_api_key: str | None = None
+    signing_key: SecretStr | None = None
+    """Signs the pointers workers publish; the projector, rebuild and inference verify with it."""
+    signing_keys_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """Keys that still verify (comma-separated): the ones rotated out, until no pointer needs them."""
+
+    @field_validator("signing_keys_previous", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        """A comma-separated list, as `DATABANK__API_UPLOAD_KEYS`."""
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    def secrets(self) -> list[str]:
+        """Every key in these settings, for the logs to mask."""
+        keys = (self.signing_key, *self.signing_keys_previous)
+        return [key.get_secret_value() for key in keys if key is not None]
 
 
 class SecuritySettings(BaseModel):
@@ -87,6 +105,7 @@ class ApiSettings(BaseModel):
     max_n_embd: int = Field(default=1024, ge=8, le=4096)
     max_batch_size: int = Field(default=256, ge=1, le=1024)
     max_sequence_length: int = Field(default=1024, ge=8, le=4096)
+    max_processes: int = Field(default=8, ge=1, le=64)
     """The largest training `POST /runs/train` accepts (422 beyond); at most the spec's own."""
 
 

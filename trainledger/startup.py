@@ -1,8 +1,8 @@
 """What every trainledger command does first: read the settings, then log JSON lines.
 
 Logging is configured before anything can log, with every secret the process knows masked
-(the Data Bank key, the API key, the engine's password in `REDIS__URL`, and whatever the
-command adds), so no process leaves plain
+(the Data Bank key, the API key, the engine's password in `REDIS__URL`, the pointer signing
+keys, and whatever the command adds), so no process leaves plain
 text on stderr or a key in its logs.
 """
 
@@ -20,6 +20,7 @@ def start(service: str, *secrets: str | None) -> Settings:
         settings.app.data_bank_api_key,
         settings.security.api_key,
         url_password(settings.redis.url),
+        *settings.app.secrets(),
         *secrets,
     )
     configure_logging(service, secrets=known)

@@ -3,7 +3,8 @@
 The stages run in threads of this process (no `exec`), so the JSON logging configured here
 stays in force for all of them, with the Data Bank key masked. Without Data Bank there is no
 worker (an artifact that cannot be uploaded is a failed run), so the command refuses to start
-when `APP__DATA_BANK_API_URL` or `APP__DATA_BANK_API_KEY` is missing.
+when `APP__DATA_BANK_API_URL` or `APP__DATA_BANK_API_KEY` is missing; and without
+`APP__SIGNING_KEY`, which signs the pointers it publishes.
 
 torch, transformers and the stages are imported when the command runs, not when the command
 line loads: every `trainledger` command (the client ones too) would otherwise pay seconds.
@@ -21,8 +22,9 @@ import typer
 from pydantic import ValidationError
 
 from databank import DataBankClient
-from events import connect, engine_url
+from events import SigningKeys, connect, engine_url
 from trainledger.settings import Settings
+from trainledger.signing import signing_keys
 from trainledger.startup import start
 from trainledger.version import version
 
@@ -45,13 +47,14 @@ def _quiet_transformers() -> None:
     disable()
 
 
-def worker_config(settings: Settings) -> WorkerConfig:
-    """The worker's configuration from the process settings."""
+def worker_config(settings: Settings, keys: SigningKeys) -> WorkerConfig:
+    """The worker's configuration from the process settings, signing with `keys`."""
     from consumers import WorkerConfig
 
     return WorkerConfig(
         node_id=settings.app.node_id,
         artifacts_root=settings.app.artifacts_root,
+        signing_keys=keys,
         progress_interval_s=settings.worker.progress_interval_s,
         metrics_interval_s=settings.worker.metrics_interval_s,
         checkpoint_interval_s=settings.worker.checkpoint_interval_s,
@@ -72,8 +75,9 @@ def worker() -> None:
         missing = ", ".join(name for name, value in named if not value)
         typer.echo(MISSING_DATA_BANK.format(missing=missing), err=True)
         raise typer.Exit(2)
+    keys = signing_keys(settings, "worker")
     try:
-        config = worker_config(settings)
+        config = worker_config(settings, keys)
     except ValidationError as error:
         typer.echo(f"invalid worker settings (APP__*, WORKER__*): {error}", err=True)
         raise typer.Exit(2) from None

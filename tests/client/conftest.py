@@ -33,6 +33,7 @@ from tests.databank.faults import FaultInjector
 from tests.databank.serving import running
 from tests.e2e.conftest import FAST_RUNTIME, FINAL
 from tests.harness import LocalBank, tiny_spec, write_corpus
+from tests.projections.factories import SIGNING_KEYS
 from tests.waiting import wait_until
 from trainledger.cli import app
 
@@ -99,7 +100,9 @@ def serve_system(root: Path, bank: LocalBank) -> Iterator[System]:
     with ExitStack() as stack:
         url = stack.enter_context(engine_url(None, root / "engine"))
         _thread(
-            stack, Projector(stack.enter_context(connect(url)), config=FAST_RUNTIME), "projector"
+            stack,
+            Projector(stack.enter_context(connect(url)), SIGNING_KEYS, config=FAST_RUNTIME),
+            "projector",
         )
         faults = FaultInjector(
             create_app(ApiConfig(redis_url=url, api_key=API_KEY, sse_max_s=SSE_MAX_S))
@@ -113,6 +116,7 @@ def serve_system(root: Path, bank: LocalBank) -> Iterator[System]:
             cancel_check_s=0.05,
             block_ms=FAST_RUNTIME.block_ms,
             visibility_timeout_ms=FAST_RUNTIME.visibility_timeout_ms,
+            signing_keys=SIGNING_KEYS,
         )
         _thread(stack, Worker(stack.enter_context(connect(url)), bank_client, config), "worker")
         inference = create_inference(
@@ -120,6 +124,7 @@ def serve_system(root: Path, bank: LocalBank) -> Iterator[System]:
             ArtifactFetcher(bank_client, root / "inference"),
             Generator(max_models=2),
             api_key=API_KEY,
+            signing_keys=SIGNING_KEYS,
         )
         inference_url = stack.enter_context(running(inference))
         api = stack.enter_context(

@@ -14,6 +14,7 @@ from databank import DataBankClient
 from events.specs import TokenizerParams
 from tests.harness import LocalBank
 from tests.harness import write_corpus as write_corpus  # re-exported: other tests use it
+from tests.projections.factories import SIGNING_KEYS
 
 
 @pytest.fixture
@@ -47,4 +48,5 @@ def worker_config(tmp_path: Path) -> WorkerConfig:
         progress_interval_s=0,
         cancel_check_s=0,
         trainledger_version="1.2.3",
+        signing_keys=SIGNING_KEYS,
     )

@@ -1,5 +1,6 @@
 """Inputs from Data Bank: a missing or refused corpus or tokenizer fails the request with a
-message that says so; Data Bank being down is left for a later delivery."""
+message that says so; Data Bank being down is left for a later delivery; a tokenizer comes
+only through a pointer the deployment signed."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from transformers import PreTrainedTokenizerFast
 from consumers.sources import StageError, fetch_corpus, fetch_tokenizer
 from consumers.uploader import ArtifactUploader
 from databank import ArtifactFetcher, CorpusFetcher, DataBankClient, TransientError
-from events import ArtifactPointer, ArtifactPointerSet, EventLog, PointerSetPayload
+from events import EventLog
 from tests.databank.faults import Fault
 from tests.harness import LocalBank
+from tests.projections.factories import (
+    FORGERIES,
+    SIGNING_KEYS,
+    Forgery,
+    forged_pointer,
+    signed_pointer,
+)
 
 MISSING = "e" * 64
 
@@ -62,8 +70,7 @@ def test_data_bank_down_is_not_a_failure_of_the_run(
 
 
 def _point(log: EventLog, tokenizer_id: str, file_id: str) -> None:
-    payload = PointerSetPayload(subject="tokenizer", pointer=ArtifactPointer(file_id=file_id))
-    log.append(ArtifactPointerSet(correlation_id=tokenizer_id, payload=payload))
+    log.append(signed_pointer("tokenizer", {"correlation_id": tokenizer_id}, file_id))
 
 
 def _tar(members: dict[str, bytes], symlink: bool = False) -> bytes:
@@ -97,16 +104,45 @@ def test_a_tokenizer_is_fetched_by_its_pointer(
     log = EventLog(redis_client)
     _point(log, "tok-1", file_id)
 
-    fetched = fetch_tokenizer(log, artifacts, "tok-1")
+    fetched = fetch_tokenizer(log, artifacts, "tok-1", SIGNING_KEYS)
 
     assert fetched.get_vocab() == tokenizer.get_vocab()
+
+
+@pytest.mark.parametrize("kind", list(FORGERIES))
+def test_a_forged_tokenizer_pointer_is_ignored(
+    redis_client: redis.Redis,
+    local_bank: LocalBank,
+    bank_client: DataBankClient,
+    artifacts: ArtifactFetcher,
+    tokenizer: PreTrainedTokenizerFast,
+    tmp_path: Path,
+    kind: Forgery,
+) -> None:
+    """A writer to the engine cannot choose the tokenizer a run downloads: a later forged
+    pointer loses to the signed one, and a forged pointer alone is no pointer."""
+    tokenizer.save_pretrained(tmp_path / "tok")
+    file_id = ArtifactUploader(bank_client).upload(tmp_path / "tok", name="tokenizer.tar").file_id
+    chosen = local_bank.put(_tar({"tokenizer.json": b"{}"}))  # what the forger wants fetched
+    log = EventLog(redis_client)
+    _point(log, "tok-1", file_id)
+    log.append(forged_pointer(kind, "tokenizer", {"correlation_id": "tok-1"}, chosen))
+    log.append(forged_pointer(kind, "tokenizer", {"correlation_id": "tok-2"}, chosen))
+
+    assert fetch_tokenizer(log, artifacts, "tok-1", SIGNING_KEYS).get_vocab() == (
+        tokenizer.get_vocab()
+    )
+    with pytest.raises(StageError, match="tokenizer tok-2 has no verified pointer") as caught:
+        fetch_tokenizer(log, artifacts, "tok-2", SIGNING_KEYS)
+    assert caught.value.error_code == "tokenizer_unavailable"
+    assert not [seen for seen in local_bank.faults.seen if chosen in seen.path]  # never fetched
 
 
 def test_a_tokenizer_without_pointer_fails(
     redis_client: redis.Redis, artifacts: ArtifactFetcher
 ) -> None:
-    with pytest.raises(StageError, match="tokenizer tok-1 has no artifact pointer") as caught:
-        fetch_tokenizer(EventLog(redis_client), artifacts, "tok-1")
+    with pytest.raises(StageError, match="tokenizer tok-1 has no verified pointer") as caught:
+        fetch_tokenizer(EventLog(redis_client), artifacts, "tok-1", SIGNING_KEYS)
     assert caught.value.error_code == "tokenizer_unavailable"
 
 
@@ -129,7 +165,7 @@ def test_a_tokenizer_artifact_that_cannot_be_used_fails(
     log = EventLog(redis_client)
     _point(log, "tok-1", MISSING if content is None else local_bank.put(content))
     with pytest.raises(StageError, match=message):
-        fetch_tokenizer(log, artifacts, "tok-1")
+        fetch_tokenizer(log, artifacts, "tok-1", SIGNING_KEYS)
 
 
 def test_a_tokenizer_artifact_while_data_bank_is_down_is_left_for_later(
@@ -139,4 +175,4 @@ def test_a_tokenizer_artifact_while_data_bank_is_down_is_left_for_later(
     _point(log, "tok-1", local_bank.put(_tar({"tokenizer.json": b"{}"})))
     local_bank.faults.add(Fault(kind="answer", method="GET", times=3))
     with pytest.raises(TransientError):
-        fetch_tokenizer(log, artifacts, "tok-1")
+        fetch_tokenizer(log, artifacts, "tok-1", SIGNING_KEYS)

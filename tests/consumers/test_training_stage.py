@@ -16,11 +16,8 @@ from consumers.manifest import MANIFEST_FILE, TokenizerRecord
 from consumers.uploader import ArtifactUploader
 from databank import DataBankClient, TransientError
 from events import (
-    ArtifactPointer,
-    ArtifactPointerSet,
     EventLog,
     Interrupted,
-    PointerSetPayload,
     StartedPayload,
     TokenizerParams,
     TokenizerRef,
@@ -35,6 +32,7 @@ from events import (
 )
 from tests.databank.faults import Fault
 from tests.harness import LocalBank, delivery, events_of, tiny_spec, types_of
+from tests.projections.factories import signed_pointer
 from tests.waiting import wait_until
 
 RUN = "run-1"
@@ -161,7 +159,7 @@ def test_a_run_directory_without_a_valid_manifest_is_trained_again(
         (
             lambda c: tiny_spec(c).model_copy(update={"tokenizer": TokenizerRef(tokenizer_id="t")}),
             "tokenizer_unavailable",
-            "tokenizer t has no artifact pointer",
+            "tokenizer t has no verified pointer",
         ),
     ],
     ids=["unknown-corpus", "fp16-on-cpu", "tokenizer-without-pointer"],
@@ -205,8 +203,7 @@ def test_a_run_uses_a_tokenizer_named_by_id(
 ) -> None:
     tokenizer.save_pretrained(tmp_path / "tok")
     file_id = ArtifactUploader(bank_client).upload(tmp_path / "tok", name="tok.tar").file_id
-    pointer = PointerSetPayload(subject="tokenizer", pointer=ArtifactPointer(file_id=file_id))
-    EventLog(redis_client).append(ArtifactPointerSet(correlation_id="tok-1", payload=pointer))
+    EventLog(redis_client).append(signed_pointer("tokenizer", {"correlation_id": "tok-1"}, file_id))
     spec = tiny_spec(corpus_id).model_copy(update={"tokenizer": TokenizerRef(tokenizer_id="tok-1")})
 
     stage.handle(_request(redis_client, spec), delivery())

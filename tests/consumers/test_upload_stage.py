@@ -1,7 +1,7 @@
 """The upload stage against a real engine and a real local Data Bank: this node's completions
 become pointers, once; a transient failure defers the upload (the entry stays pending) until
 its window is over; every other failure becomes `artifact.upload_failed` with its reason; a
-failed upload can be requested again."""
+failed upload can be requested again; a pointer the deployment did not sign settles nothing."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ from events import (
     ArtifactUploadFailed,
     ArtifactUploadRequested,
     EventLog,
+    PointerRefused,
     PointerRevokedPayload,
-    PointerSetPayload,
+    SigningKeys,
     TokenizerCompleted,
     TokenizerCompletedPayload,
     TrainingCompleted,
@@ -42,6 +43,13 @@ from tests.consumers.test_tarball import archive
 from tests.databank.conftest import FAST
 from tests.databank.faults import Fault
 from tests.harness import LocalBank, delivery, events_of, types_of
+from tests.projections.factories import (
+    FORGERIES,
+    SIGNING_KEYS,
+    Forgery,
+    forged_pointer,
+    signed_pointer,
+)
 
 RUN = "run-1"
 METRICS = TrainingMetrics(steps=3, tokens=384, seconds=0.5, tokens_per_second=768.0)
@@ -97,8 +105,10 @@ def test_a_completed_run_is_uploaded_and_pointed_to(
     uploaded = events_of(log, RUN, ArtifactUploaded)[0].payload
     assert (uploaded.subject, uploaded.node_id, uploaded.file_id) == ("run", "node-a", file_id)
     assert (uploaded.sha256, uploaded.size) == (file_id, size)
-    pointer = events_of(log, RUN, ArtifactPointerSet)[0].payload
-    assert (pointer.subject, pointer.pointer.file_id) == ("run", file_id)
+    [pointer_set] = events_of(log, RUN, ArtifactPointerSet)
+    pointer = pointer_set.payload
+    assert (pointer.subject, pointer.pointer.file_id, pointer.size) == ("run", file_id, size)
+    SIGNING_KEYS.verify(pointer_set.signed_fields(), pointer.signature)  # signed by the node
     assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer == pointer.pointer
     [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_uploaded"]
     assert (getattr(record, "run_id", None), getattr(record, "file_id", None)) == (RUN, file_id)
@@ -122,8 +132,7 @@ def test_a_pointer_already_in_the_log_reaches_the_manifest_without_an_upload(
     """A worker that died after `artifact.pointer_set` and before writing the manifest."""
     pointer = ArtifactPointer(file_id="c" * 64)
     completed = _completed(redis_client)
-    payload = PointerSetPayload(subject="run", pointer=pointer)
-    EventLog(redis_client).append(ArtifactPointerSet(correlation_id=RUN, payload=payload))
+    EventLog(redis_client).append(signed_pointer("run", {"correlation_id": RUN}, "c" * 64))
 
     stage.on_training_completed(completed, delivery(attempt=2))
     stage.on_training_completed(completed, delivery(attempt=3))
@@ -137,8 +146,7 @@ def test_a_revoked_pointer_is_not_uploaded_again_nor_written(
 ) -> None:
     completed = _completed(redis_client)
     log = EventLog(redis_client)
-    payload = PointerSetPayload(subject="run", pointer=ArtifactPointer(file_id="c" * 64))
-    log.append(ArtifactPointerSet(correlation_id=RUN, payload=payload))
+    log.append(signed_pointer("run", {"correlation_id": RUN}, "c" * 64))
     revoked = PointerRevokedPayload(subject="run", reason="bad weights")
     log.append(ArtifactPointerRevoked(correlation_id=RUN, payload=revoked))
 
@@ -146,6 +154,53 @@ def test_a_revoked_pointer_is_not_uploaded_again_nor_written(
 
     assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer is None
     assert _posts(local_bank) == 0
+
+
+@pytest.mark.parametrize("kind", list(FORGERIES))
+def test_a_forged_pointer_does_not_pass_for_the_upload(
+    stage: UploadStage,
+    redis_client: redis.Redis,
+    local_bank: LocalBank,
+    run_dir: Path,
+    kind: Forgery,
+) -> None:
+    """A writer to the engine appends a pointer for the run before its node uploads: the node
+    uploads all the same and publishes its own signed pointer, which reaches the manifest."""
+    completed = _completed(redis_client)
+    log = EventLog(redis_client)
+    log.append(forged_pointer(kind, "run", {"correlation_id": RUN}, "c" * 64))
+    file_id = _sha(run_dir)
+
+    stage.on_training_completed(completed, delivery())
+
+    assert _posts(local_bank) == 1
+    forged, own = events_of(log, RUN, ArtifactPointerSet)
+    own.verify(SIGNING_KEYS)
+    assert (own.causation_id, own.payload.pointer.file_id) == (completed.event_id, file_id)
+    assert forged.payload.pointer.file_id == "c" * 64
+    assert Manifest.read(run_dir / MANIFEST_FILE).artifact_pointer == own.payload.pointer
+
+
+def test_a_forged_pointer_after_a_failed_upload_does_not_swallow_the_request(
+    stage: UploadStage, redis_client: redis.Redis, local_bank: LocalBank, run_dir: Path
+) -> None:
+    local_bank.faults.add(Fault(kind="answer", method="POST", status=403, body=b"{}"))
+    stage.on_training_completed(_completed(redis_client), delivery())
+    forged = forged_pointer("other key", "run", {"correlation_id": RUN}, "c" * 64)
+    EventLog(redis_client).append(forged)
+    file_id = _sha(run_dir)
+
+    stage.on_upload_requested(_requested(redis_client), delivery())
+
+    assert _posts(local_bank) == 2
+    own = events_of(EventLog(redis_client), RUN, ArtifactPointerSet)[-1]
+    own.verify(SIGNING_KEYS)
+    assert own.payload.pointer.file_id == file_id
+
+
+def _sha(run_dir: Path) -> str:
+    """The file id the run's directory uploads as, now."""
+    return hashlib.sha256(archive(run_dir)).hexdigest()
 
 
 def test_another_nodes_completions_are_not_touched(
@@ -258,6 +313,10 @@ def test_a_tokenizer_is_uploaded_and_pointed_to(
         "tokenizer",
         hashlib.sha256(archive(directory)).hexdigest(),
     )
+    SIGNING_KEYS.verify(pointer.signed_fields(), pointer.payload.signature)
+    other = SigningKeys(current="someone-elses-key-" + "9" * 32)
+    with pytest.raises(PointerRefused, match="POINTER_KEY_UNKNOWN"):
+        other.verify(pointer.signed_fields(), pointer.payload.signature)
     [record] = [r for r in caplog.records if getattr(r, "event", None) == "artifact_uploaded"]
     assert getattr(record, "tokenizer_id", None) == "tok-1"
 

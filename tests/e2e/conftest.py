@@ -24,6 +24,7 @@ from producers import ApiConfig, create_app
 from projections import Projector
 from tests.databank.serving import running
 from tests.harness import LocalBank
+from tests.projections.factories import SIGNING_KEY, SIGNING_KEYS
 from tests.waiting import wait_until
 
 FAST_RUNTIME = RuntimeConfig(block_ms=20, visibility_timeout_ms=1000)
@@ -49,6 +50,7 @@ class Pipeline:
         settings: dict[str, JsonValue] = {
             "node_id": node_id,
             "artifacts_root": str(self.root / node_id),
+            "signing_keys": {"current": SIGNING_KEY},
             "progress_interval_s": 0.1,
             "cancel_check_s": 0.05,
             "block_ms": FAST_RUNTIME.block_ms,
@@ -108,7 +110,9 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     """Projector and API running on a clean engine; add workers with `start_worker`."""
     with ExitStack() as stack:
-        projector = Projector(stack.enter_context(connect(redis_url)), config=FAST_RUNTIME)
+        projector = Projector(
+            stack.enter_context(connect(redis_url)), SIGNING_KEYS, config=FAST_RUNTIME
+        )
         thread = threading.Thread(target=projector.run, name="projector")
         thread.start()
         stack.callback(thread.join, 30)

@@ -38,6 +38,7 @@ def worker_process(pipeline: Pipeline, config: WorkerConfig, stderr: Path) -> It
         "APP__ARTIFACTS_ROOT": str(config.artifacts_root),
         "APP__DATA_BANK_API_URL": pipeline.bank.url,
         "APP__DATA_BANK_API_KEY": pipeline.bank.key,
+        "APP__SIGNING_KEY": config.signing_keys.current.get_secret_value(),
         "WORKER__PROGRESS_INTERVAL_S": str(config.progress_interval_s),
         "WORKER__VISIBILITY_TIMEOUT_MS": str(config.visibility_timeout_ms),
         "WORKER__TORCH_THREADS": "1",  # as this process: the same arithmetic, byte for byte

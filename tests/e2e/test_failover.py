@@ -25,6 +25,7 @@ from projections import Projector
 from tests.databank.serving import running
 from tests.e2e.conftest import FAST_RUNTIME, Pipeline
 from tests.harness import LocalBank, events_of, tiny_spec
+from tests.projections.factories import SIGNING_KEYS
 from tests.replicated import ReplicatedEngine, replicated_engine
 from tests.waiting import wait_until
 
@@ -47,7 +48,9 @@ def failover_pipeline(
 ) -> Iterator[Pipeline]:
     """Projector and API on the Sentinels' URL; the API's appends wait for the replica."""
     with ExitStack() as stack:
-        projector = Projector(stack.enter_context(connect(engine.url)), config=FAST_RUNTIME)
+        projector = Projector(
+            stack.enter_context(connect(engine.url)), SIGNING_KEYS, config=FAST_RUNTIME
+        )
         thread = threading.Thread(target=projector.run, name="projector")
         thread.start()
         stack.callback(thread.join, 30)

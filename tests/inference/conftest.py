@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from inference import (
 from projections import Projector, ReadModel
 from tests.events.appending import append_all
 from tests.harness import LocalBank, write_corpus
-from tests.projections.factories import Clock, alias_events, run_events
+from tests.projections.factories import SIGNING_KEYS, Clock, alias_events, run_events
 from tests.projections.helpers import FAST, drain
 
 COMPLETED = (
@@ -104,7 +105,7 @@ class Service:
     def project(self, *events: Event) -> None:
         """Append `events` to the log and let a live projector apply them."""
         append_all(self.engine, events)
-        drain(Projector(self.engine, config=FAST))
+        drain(Projector(self.engine, SIGNING_KEYS, config=FAST))
 
     def run(self, run_id: str, *kinds: str) -> None:
         """Run `run_id` through the event `kinds` (see `run_events`)."""
@@ -112,10 +113,11 @@ class Service:
         self.project(*(make[kind]() for kind in kinds))
 
     def publish(self, run_id: str, blob: bytes) -> str:
-        """A completed run whose pointer names `blob`, uploaded to Data Bank; its file id."""
+        """A completed run whose pointer (signed as a worker signs it) names `blob`, uploaded
+        to Data Bank; its file id."""
         file_id = self.bank.put(blob)
         make = run_events(run_id, self.clock)
-        pointer = make["artifact.pointer_set"](file_id=file_id)
+        pointer = make["artifact.pointer_set"](file_id=file_id, size=len(blob))
         self.project(*(make[kind]() for kind in COMPLETED), pointer)
         return file_id
 
@@ -190,6 +192,15 @@ def service(
     generator: Generator,
 ) -> Iterator[Service]:
     """The inference service in this process, over the test's engine and Data Bank."""
-    app = create_app(ReadModel(redis_client), fetcher, generator)
+    with serving(redis_client, local_bank, fetcher, generator) as made:
+        yield made
+
+
+@contextmanager
+def serving(
+    engine: redis.Redis, bank: LocalBank, fetcher: ArtifactFetcher, generator: Generator
+) -> Iterator[Service]:
+    """The inference service in this process until the block ends (for fixtures of any scope)."""
+    app = create_app(ReadModel(engine), fetcher, generator, signing_keys=SIGNING_KEYS)
     with TestClient(app) as client:
-        yield Service(client, redis_client, local_bank, fetcher, generator)
+        yield Service(client, engine, bank, fetcher, generator)

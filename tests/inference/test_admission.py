@@ -24,6 +24,7 @@ from projections import ReadModel
 from tests.harness import LocalBank
 from tests.inference.conftest import Service
 from tests.inference.test_error_answers import assert_json_error, tar_of
+from tests.projections.factories import SIGNING_KEYS
 
 CONFIG = "config.json"
 
@@ -142,7 +143,9 @@ def test_a_model_at_the_bound_loads_and_one_parameter_more_does_not(
     bound = reference.model.num_parameters()
     tight = Generator(max_models=2, max_parameters=bound)
     try:
-        with TestClient(create_app(ReadModel(redis_client), fetcher, tight)) as client:
+        with TestClient(
+            create_app(ReadModel(redis_client), fetcher, tight, signing_keys=SIGNING_KEYS)
+        ) as client:
             service = Service(client, redis_client, local_bank, fetcher, tight)
             service.publish("run-1", artifact)
             assert (

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from databank import ArtifactFetcher
 from inference import Generator, create_app
 from projections import ReadModel
+from tests.projections.factories import SIGNING_KEYS
 
 KEY = "inference-test-key"
 
@@ -19,7 +20,9 @@ KEY = "inference-test-key"
 def guarded(
     redis_client: redis.Redis, fetcher: ArtifactFetcher, generator: Generator
 ) -> Iterator[TestClient]:
-    app = create_app(ReadModel(redis_client), fetcher, generator, api_key=KEY)
+    app = create_app(
+        ReadModel(redis_client), fetcher, generator, api_key=KEY, signing_keys=SIGNING_KEYS
+    )
     with TestClient(app) as client:
         yield client
 

@@ -13,12 +13,15 @@ from inference import create_app
 from projections import ReadModel
 from tests.databank.serving import running
 from tests.inference.conftest import Service, samples
+from tests.projections.factories import SIGNING_KEYS
 
 
 @pytest.fixture
 def url(service: Service) -> Iterator[str]:
     """The service on uvicorn (loopback, a thread), for truly concurrent connections."""
-    app = create_app(ReadModel(service.engine), service.fetcher, service.generator)
+    app = create_app(
+        ReadModel(service.engine), service.fetcher, service.generator, signing_keys=SIGNING_KEYS
+    )
     with running(app) as base:
         yield base
 

@@ -13,6 +13,7 @@ from events import PROBE_POLICY, connect
 from inference import Generator, create_app
 from projections import ReadModel
 from tests.inference.conftest import Service
+from tests.projections.factories import SIGNING_KEYS
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ def engine_down(fetcher: ArtifactFetcher, generator: Generator) -> Iterator[Test
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = connect(f"redis://127.0.0.1:{port}", PROBE_POLICY)
-    with TestClient(create_app(ReadModel(client), fetcher, generator)) as test_client:
+    with TestClient(
+        create_app(ReadModel(client), fetcher, generator, signing_keys=SIGNING_KEYS)
+    ) as test_client:
         yield test_client
 
 
@@ -82,7 +85,9 @@ def test_a_cached_model_serves_while_data_bank_is_down(service: Service, artifac
     assert service.ok("/generate", **asked)["text"] == first["text"]  # from memory
     keeps_none = Generator(max_models=0)
     try:
-        app = create_app(ReadModel(service.engine), service.fetcher, keeps_none)
+        app = create_app(
+            ReadModel(service.engine), service.fetcher, keeps_none, signing_keys=SIGNING_KEYS
+        )
         with TestClient(app) as cold:  # nothing in memory: loaded from the disk cache
             answer = cold.post("/generate", json=asked)
         assert answer.status_code == 200

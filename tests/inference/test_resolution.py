@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import redis
 
-from events import ArtifactPointer, names
+from events import names
 from inference.requests import ModelRequest
 from inference.resolution import resolve
-from projections import ReadModel
+from projections import ReadModel, SignedArtifact
 from tests.inference.conftest import Service
+from tests.projections.factories import SIGNING_KEYS
 
 ENDPOINTS = [
     ("/generate", {"prompt": "The", "max_new_tokens": 2}),
@@ -142,8 +143,8 @@ class LateReadModel(ReadModel):
         self.landing = (run_id, file_id)
         self.reads = 0
 
-    def run_artifact(self, run_id: str) -> ArtifactPointer | None:
-        found = super().run_artifact(run_id)
+    def signed_run_artifact(self, run_id: str) -> SignedArtifact | None:
+        found = super().signed_run_artifact(run_id)
         self.reads += 1
         if self.reads == 1:
             self.client.set(names.run_artifact_key(self.landing[0]), self.landing[1])
@@ -154,5 +155,5 @@ def test_a_pointer_landing_between_two_reads_is_served(service: Service, artifac
     file_id = service.publish("r1", artifact)
     service.engine.delete(names.run_artifact_key("r1"))
     read_model = LateReadModel(service.engine, "r1", file_id)
-    target = resolve(read_model, ModelRequest(run_id="r1"))
+    target = resolve(read_model, ModelRequest(run_id="r1"), SIGNING_KEYS)
     assert (target.run_id, target.file_id, read_model.reads) == ("r1", file_id, 2)

@@ -20,6 +20,7 @@ from projections import ReadModel
 from tests.databank.serving import running
 from tests.fuzzing import check, probe_all
 from tests.harness import LocalBank
+from tests.projections.factories import SIGNING_KEYS
 
 
 @pytest.fixture
@@ -29,7 +30,9 @@ def inference_schema(
     """The inference service on uvicorn (loopback, a thread), its schema from `/openapi.json`."""
     with local_bank.client() as bank:
         fetcher = ArtifactFetcher(bank, tmp_path / "cache")
-        app = create_app(ReadModel(redis_client), fetcher, Generator(max_models=1))
+        app = create_app(
+            ReadModel(redis_client), fetcher, Generator(max_models=1), signing_keys=SIGNING_KEYS
+        )
         with running(app) as url:
             yield schemathesis.openapi.from_url(f"{url}/openapi.json")
 

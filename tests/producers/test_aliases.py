@@ -9,7 +9,7 @@ from events import names, text
 from projections import Projector, ReadModel
 from tests.events.appending import append_all
 from tests.producers.conftest import MakeApi
-from tests.projections.factories import Clock, completed_run, run_events
+from tests.projections.factories import SIGNING_KEYS, Clock, completed_run, run_events
 from tests.projections.helpers import FAST, drain
 
 
@@ -28,10 +28,10 @@ def test_an_alias_is_set_moved_rolled_back_and_removed(
         answer = api.put("/models/gpt/aliases/prod", json={"run_id": run_id})
         assert answer.status_code == 202, answer.text
         assert answer.json()["run_id"] == run_id
-        drain(Projector(redis_client, config=FAST))
+        drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
         assert reads.alias_run("gpt", "prod") == run_id
     api.put("/models/gpt/aliases/dev", json={"run_id": "r1"})
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     listed = api.get("/models").json()["items"]
     assert [(m["name"], [a["alias"] for a in m["aliases"]]) for m in listed] == [
         ("gpt", ["dev", "prod"])
@@ -49,7 +49,7 @@ def test_an_alias_is_set_moved_rolled_back_and_removed(
         ("dev", "r1"),
         ("prod", None),
     ]
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     assert redis_client.get(names.alias_run_key("gpt@prod")) is None
 
 

@@ -14,6 +14,7 @@ from events.engine import free_port
 from events.liveness import Announcement
 from projections import Projector
 from tests.producers.conftest import MakeApi
+from tests.projections.factories import SIGNING_KEYS
 from tests.waiting import wait_until
 
 FAST = RuntimeConfig(block_ms=20, visibility_timeout_ms=600)
@@ -89,12 +90,12 @@ def test_readyz_needs_a_live_projector_and_training_consumer(
         lambda: readiness(api) == (503, "no live consumer in groups: projector"),
         what="the training consumer to announce itself",
     )
-    stop_projector = running(Projector(redis_client, config=FAST))
+    stop_projector = running(Projector(redis_client, SIGNING_KEYS, config=FAST))
     wait_until(lambda: readiness(api) == (200, "ready"), what="the projector to announce itself")
 
     stop_projector()
     assert readiness(api) == (503, "no live consumer in groups: projector")
-    running(Projector(redis_client, config=FAST))
+    running(Projector(redis_client, SIGNING_KEYS, config=FAST))
     wait_until(lambda: readiness(api) == (200, "ready"), what="a new projector")
     stop_training()
     assert readiness(api) == (503, "no live consumer in groups: training")
@@ -105,7 +106,7 @@ def test_readyz_sees_a_consumer_that_died_without_cleanup(
     redis_client: redis.Redis,
     running: Callable[[Stoppable], Callable[[], None]],
 ) -> None:
-    running(Projector(redis_client, config=FAST))
+    running(Projector(redis_client, SIGNING_KEYS, config=FAST))
     ensure_group(redis_client, names.TRAINING_STREAM, names.TRAINING_GROUP)
     died = Announcement(redis_client, names.TRAINING_GROUP, "killed-worker", ttl_ms=300)
     died.renew()  # what its heartbeat last said before SIGKILL

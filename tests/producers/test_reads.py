@@ -15,7 +15,14 @@ from producers.reads import POSITION_PATTERN
 from projections import Projector
 from tests.events.appending import append_all
 from tests.producers.conftest import MakeApi
-from tests.projections.factories import FILE_A, Clock, completed_run, run_events, tokenizer_events
+from tests.projections.factories import (
+    FILE_A,
+    SIGNING_KEYS,
+    Clock,
+    completed_run,
+    run_events,
+    tokenizer_events,
+)
 from tests.projections.helpers import FAST, drain
 
 
@@ -32,13 +39,13 @@ def projected(api: TestClient, redis_client: redis.Redis) -> TestClient:
         make["artifact.pointer_set"](),
     ]
     append_all(redis_client, events)
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     return api
 
 
 @pytest.fixture
 def live_projector(redis_client: redis.Redis) -> Iterator[Projector]:
-    projector = Projector(redis_client, config=FAST)
+    projector = Projector(redis_client, SIGNING_KEYS, config=FAST)
     projector.consumer.ensure_groups()
     thread = threading.Thread(target=projector.run)
     thread.start()

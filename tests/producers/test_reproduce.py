@@ -17,7 +17,7 @@ from events import (
 )
 from projections import Projector
 from tests.events.appending import append_all
-from tests.projections.factories import METRICS, completed_run, run_events
+from tests.projections.factories import METRICS, SIGNING_KEYS, completed_run, run_events
 from tests.projections.helpers import FAST, drain
 
 
@@ -77,7 +77,7 @@ def test_the_new_run_record_says_what_it_reproduces_and_how_it_compared(
     append_all(redis_client, completed_run("r0"))
     accepted = api.post("/runs/r0/reproduce").json()
     new_run = accepted["run_id"]
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     queued = api.get(f"/runs/{new_run}").json()
     assert queued["reproduction"] == {"of": "r0", "identical": None, "differences": []}
     assert api.get("/runs/r0").json()["reproduction"] is None
@@ -90,7 +90,7 @@ def test_the_new_run_record_says_what_it_reproduces_and_how_it_compared(
         node_id="n1", metrics=METRICS, provenance=provenance, reproduction=compared
     )
     append_all(redis_client, [TrainingCompleted(correlation_id=new_run, payload=payload)])
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
 
     trained = api.get(f"/runs/{new_run}").json()
     assert trained["status"] == "trained"

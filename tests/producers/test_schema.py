@@ -15,6 +15,7 @@ from events.engine import free_port
 from producers import ApiConfig, create_app
 from projections import Projector
 from tests.fuzzing import check, probe_all
+from tests.projections.factories import SIGNING_KEYS
 from tests.waiting import wait_until
 
 
@@ -32,7 +33,7 @@ def api_schema(redis_url: str) -> Iterator[schemathesis.BaseSchema]:
             handlers=Handlers(),
             config=quick,
         ),
-        Projector(client, config=quick),
+        Projector(client, SIGNING_KEYS, config=quick),
     ]
     consuming = [threading.Thread(target=member.run) for member in members]
     for thread in consuming:

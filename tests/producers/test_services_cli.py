@@ -13,19 +13,19 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from events import names
+from events import SigningKeys, names
 from events.engine import free_port
 from projections import ReadModel
 from tests import logged
 from tests.events.appending import append_all
-from tests.projections.factories import completed_run
+from tests.projections.factories import FILE_A, SIGNING_KEY, completed_run, signed_pointer
 from tests.waiting import wait_until
 from trainledger.cli import app
 
 
 @pytest.fixture
 def env(redis_url: str, redis_client: redis.Redis) -> dict[str, str]:
-    return {"REDIS__URL": redis_url}
+    return {"REDIS__URL": redis_url, "APP__SIGNING_KEY": SIGNING_KEY}
 
 
 @pytest.fixture
@@ -120,3 +120,16 @@ def test_api_command_serves_until_sigterm_logging_json(
     assert (failure["level"], failure["message"]) == ("error", "unhandled error in GET /runs/r1")
     assert "exploded" in str(failure["exception"])
     assert "api-s3cret" in logged.formatter().secrets
+
+
+def test_rebuild_reports_the_pointers_it_refused(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    stranger = SigningKeys(current="someone-elses-key-" + "9" * 32)
+    forged = signed_pointer("run", {"correlation_id": "r1"}, FILE_A, keys=stranger)
+    append_all(redis_client, [*completed_run("r1")[:-1], forged])
+    result = CliRunner().invoke(app, ["rebuild"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "replayed 4 events (0 undecodable skipped)" in result.output
+    assert "refused 1 pointer(s) whose signature does not verify" in result.output
+    assert ReadModel(redis_client).run_artifact("r1") is None

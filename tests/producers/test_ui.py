@@ -10,7 +10,7 @@ from events import Event, TrainingRequested, TrainingSpec, names
 from projections import Projector
 from tests.events.appending import append_all
 from tests.markup import elements, point_count
-from tests.projections.factories import FILE_A, Clock, at, completed_run, run_events
+from tests.projections.factories import FILE_A, SIGNING_KEYS, Clock, at, completed_run, run_events
 from tests.projections.helpers import FAST, drain
 
 HOSTILE = "<script>alert(\"owned\")</script> & 'quotes'"
@@ -18,7 +18,7 @@ HOSTILE = "<script>alert(\"owned\")</script> & 'quotes'"
 
 def _project(client: redis.Redis, events: list[Event]) -> None:
     append_all(client, events)
-    drain(Projector(client, config=FAST))
+    drain(Projector(client, SIGNING_KEYS, config=FAST))
 
 
 @pytest.fixture

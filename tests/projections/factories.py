@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from events import (
     AliasRemovedPayload,
@@ -27,12 +28,16 @@ from events import (
     PointerRevokedPayload,
     PointerSetPayload,
     ProgressPayload,
+    RevivalPayload,
+    SignedFields,
+    SigningKeys,
     StartedPayload,
     Subject,
     TokenizerCompleted,
     TokenizerCompletedPayload,
     TokenizerFailed,
     TokenizerRequested,
+    TokenizerRevived,
     TokenizerSpec,
     TrainingCancelled,
     TrainingCancelRequested,
@@ -42,6 +47,7 @@ from events import (
     TrainingMetrics,
     TrainingProgressed,
     TrainingRequested,
+    TrainingRevived,
     TrainingSpec,
     TrainingStarted,
     UploadDeferredPayload,
@@ -49,6 +55,11 @@ from events import (
     UploadRequestedPayload,
 )
 
+SIGNING_KEY = "tests-signing-key-" + "0" * 46
+"""The deployment key of every test (`APP__SIGNING_KEY` of the commands tests start)."""
+SIGNING_KEYS = SigningKeys(current=SIGNING_KEY)
+"""Pointers built here are signed with it, and every projector, rebuild, worker and inference
+service of the tests verifies with it."""
 FILE_A = "a" * 64
 FILE_B = "b" * 64
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -78,6 +89,7 @@ class Clock:
 
 
 TAGS = {"dataset": "tiny", "lr": "5e-4"}
+REVIVAL = RevivalPayload(failure_id="e-failed", message="revived by `trainledger dlq replay`")
 
 
 def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., Event]]:
@@ -114,6 +126,7 @@ def run_events(run: str, clock: Clock | None = None) -> dict[str, Callable[..., 
         "training.failed": lambda t=None: TrainingFailed(
             **common(t), payload=FailurePayload(message="out of memory", error_code="oom")
         ),
+        "training.revived": lambda t=None: TrainingRevived(**common(t), payload=REVIVAL),
         "training.cancel_requested": lambda t=None, reason="no longer needed": (
             TrainingCancelRequested(**common(t), payload=CancelRequestedPayload(reason=reason))
         ),
@@ -146,6 +159,7 @@ def tokenizer_events(tokenizer: str, clock: Clock | None = None) -> dict[str, Ca
         "tokenizer.failed": lambda t=None: TokenizerFailed(
             **common(t), payload=FailurePayload(message="corpus too small")
         ),
+        "tokenizer.revived": lambda t=None: TokenizerRevived(**common(t), payload=REVIVAL),
         **artifact_events("tokenizer", common),
     }
 
@@ -177,14 +191,58 @@ def artifact_events(
         "artifact.upload_requested": lambda t=None: ArtifactUploadRequested(
             **common(t), payload=UploadRequestedPayload(subject=subject)
         ),
-        "artifact.pointer_set": lambda t=None, file_id=FILE_A: ArtifactPointerSet(
-            **common(t),
-            payload=PointerSetPayload(subject=subject, pointer=ArtifactPointer(file_id=file_id)),
+        "artifact.pointer_set": lambda t=None, file_id=FILE_A, size=10: signed_pointer(
+            subject, common(t), file_id, size
         ),
         "artifact.pointer_revoked": lambda t=None: ArtifactPointerRevoked(
             **common(t), payload=PointerRevokedPayload(subject=subject, reason="bad weights")
         ),
     }
+
+
+def signed_pointer(
+    subject: Subject,
+    envelope: Mapping[str, object],
+    file_id: str,
+    size: int | None = 10,
+    keys: SigningKeys = SIGNING_KEYS,
+) -> ArtifactPointerSet:
+    """A pointer set with `envelope`'s fields, signed with `keys` as a worker signs it."""
+    subject_id = str(envelope["correlation_id"])
+    fields = SignedFields(subject=subject, subject_id=subject_id, file_id=file_id, size=size)
+    payload = PointerSetPayload(
+        subject=subject,
+        pointer=ArtifactPointer(file_id=file_id),
+        size=size,
+        signature=keys.sign(fields),
+    )
+    return ArtifactPointerSet(**envelope, payload=payload)
+
+
+OTHER_KEYS = SigningKeys(current="someone-elses-key-" + "9" * 32)
+"""A key the deployment does not hold."""
+Forgery = Literal["unsigned", "other key", "signature of other fields"]
+FORGERIES: dict[Forgery, str] = {
+    "unsigned": "POINTER_UNSIGNED",
+    "other key": "POINTER_KEY_UNKNOWN",
+    "signature of other fields": "POINTER_SIGNATURE_INVALID",
+}
+"""How a writer without the key can forge a pointer, and the code each is refused with."""
+
+
+def forged_pointer(
+    kind: Forgery, subject: Subject, envelope: Mapping[str, object], file_id: str
+) -> ArtifactPointerSet:
+    """A pointer to `file_id` with `envelope`'s fields that the deployment's workers did not
+    sign: none, another key's, or the signature of a genuine pointer to another file."""
+    if kind == "unsigned":
+        payload = PointerSetPayload(subject=subject, pointer=ArtifactPointer(file_id=file_id))
+        return ArtifactPointerSet(**envelope, payload=payload)
+    if kind == "other key":
+        return signed_pointer(subject, envelope, file_id, keys=OTHER_KEYS)
+    genuine = signed_pointer(subject, envelope, FILE_B if file_id == FILE_A else FILE_A)
+    moved = genuine.payload.model_copy(update={"pointer": ArtifactPointer(file_id=file_id)})
+    return genuine.model_copy(update={"payload": moved})
 
 
 def alias_events(model: str, clock: Clock | None = None) -> dict[str, Callable[..., Event]]:

@@ -8,7 +8,7 @@ import redis
 from events import RuntimeConfig, group_stats, names
 from projections import Projector
 from tests.events.appending import append_all
-from tests.projections.factories import Clock, completed_run, tokenizer_events
+from tests.projections.factories import SIGNING_KEYS, Clock, completed_run, tokenizer_events
 from tests.waiting import wait_until
 
 FAST = RuntimeConfig(block_ms=5, visibility_timeout_ms=20, max_deliveries=50)
@@ -64,4 +64,4 @@ def project_sample(client: redis.Redis) -> None:
     make = tokenizer_events("t0", clock)
     events += [make["tokenizer.requested"](), make["tokenizer.completed"]()]
     append_all(client, events)
-    drain(Projector(client, config=FAST))
+    drain(Projector(client, SIGNING_KEYS, config=FAST))

@@ -14,7 +14,7 @@ import redis
 
 from events import EventLog, RuntimeConfig, list_dead_letters, names
 from projections import Projector, ReadModel, rebuild_read_model
-from tests.projections.factories import FILE_A, completed_run, run_events
+from tests.projections.factories import FILE_A, SIGNING_KEYS, completed_run, run_events
 from tests.projections.garbage import bad_entries
 from tests.projections.helpers import idle
 from tests.waiting import wait_until
@@ -29,7 +29,7 @@ QUICK = RuntimeConfig(block_ms=5, batch_size=500, visibility_timeout_ms=200, max
 @pytest.fixture
 def projector(redis_client: redis.Redis) -> Iterator[tuple[Projector, threading.Thread]]:
     """A projector consuming in a thread from the start; stopped and joined after the test."""
-    member = Projector(redis_client, config=QUICK)
+    member = Projector(redis_client, SIGNING_KEYS, config=QUICK)
     thread = threading.Thread(target=member.run, daemon=True)
     thread.start()
     yield member, thread
@@ -83,7 +83,7 @@ def test_ten_thousand_bad_entries_are_dead_lettered_and_the_good_ones_projected(
         assert status is not None
         assert (status.status, status.artifact) == ("completed", reads.run_artifact(f"run-{i}"))
         assert redis_client.get(names.run_artifact_key(f"run-{i}")) == FILE_A.encode()
-    report = rebuild_read_model(redis_client, verify=True)
+    report = rebuild_read_model(redis_client, SIGNING_KEYS, verify=True)
     assert (report.events, report.skipped, report.drift.clean) == (RUNS * 5, total, True)
     assert thread.is_alive()
     EventLog(redis_client).append(run_events("after")["training.requested"]())

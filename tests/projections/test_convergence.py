@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 from events import Consumer, Delivery, Event, Handlers, names
 from projections import Projector, rebuild_read_model
 from tests.events.appending import append_all, append_replaying
-from tests.projections.factories import Clock, alias_events, run_events, tokenizer_events
+from tests.projections.factories import (
+    SIGNING_KEYS,
+    Clock,
+    alias_events,
+    run_events,
+    tokenizer_events,
+)
 from tests.projections.helpers import FAST, clear_read_model, drain, snapshot
 
 SUBJECTS = ("r0", "r1", "t0", "m0")
@@ -71,7 +77,7 @@ def plans(draw: st.DrawFn, events: list[Event]) -> Plan:
 def clean_pass(client: redis.Redis, events: list[Event]) -> dict[str, object]:
     client.flushdb()
     append_all(client, events)
-    drain(Projector(client, config=FAST))
+    drain(Projector(client, SIGNING_KEYS, config=FAST))
     return snapshot(client)
 
 
@@ -80,7 +86,7 @@ def chaotic_pass(client: redis.Redis, plan: Plan) -> None:
     ids = append_replaying(client, plan.order)
     if plan.garbage:
         client.xadd(names.UPLOAD_STREAM, {b"event": b"{not json"})
-    projector = Projector(client, config=FAST)
+    projector = Projector(client, SIGNING_KEYS, config=FAST)
     projector.consumer.ensure_groups()
     if plan.abandoned:  # a consumer that claims entries and dies before handling them
         client.xreadgroup(
@@ -127,7 +133,7 @@ def test_every_delivery_converges_on_the_clean_pass(
     assert snapshot(redis_client) == reference
 
     clear_read_model(redis_client)
-    report = rebuild_read_model(redis_client)
+    report = rebuild_read_model(redis_client, SIGNING_KEYS)
     assert snapshot(redis_client) == reference
     assert (report.events, report.skipped) == (len(plan.order), int(plan.garbage))
-    assert rebuild_read_model(redis_client, verify=True).drift.clean
+    assert rebuild_read_model(redis_client, SIGNING_KEYS, verify=True).drift.clean

@@ -8,7 +8,7 @@ import redis
 from events import names
 from projections import rebuild_read_model
 from projections.drift import Writes, canonical, chunks
-from tests.projections.factories import FILE_B
+from tests.projections.factories import FILE_B, SIGNING_KEYS
 from tests.projections.helpers import project_sample, snapshot
 
 
@@ -32,7 +32,7 @@ def test_verify_reports_exactly_the_corrupted_keys_and_changes_nothing(
     client.hset("runs:not:ours:status", "x", "y")  # not an id the projector writes
     before = snapshot(client)
 
-    report = rebuild_read_model(client, verify=True)
+    report = rebuild_read_model(client, SIGNING_KEYS, verify=True)
 
     assert not report.applied
     assert set(report.drift.different) == {
@@ -50,7 +50,9 @@ def test_verify_reports_exactly_the_corrupted_keys_and_changes_nothing(
 
 def test_a_missing_index_is_reported_missing(projected: redis.Redis) -> None:
     projected.delete(names.RUN_INDEX)
-    assert rebuild_read_model(projected, verify=True).drift.missing == (names.RUN_INDEX,)
+    assert rebuild_read_model(projected, SIGNING_KEYS, verify=True).drift.missing == (
+        names.RUN_INDEX,
+    )
 
 
 def test_canonical_form_chunks_and_writes() -> None:

@@ -7,9 +7,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from events import SignedFields
 from projections import MemoryModel, Record, derive, project
 from projections.projection import GROUPS, format_at, micros
-from tests.projections.factories import FILE_A, FILE_B, Clock, at, run_events, tokenizer_events
+from tests.projections.factories import (
+    FILE_A,
+    FILE_B,
+    REVIVAL,
+    SIGNING_KEYS,
+    Clock,
+    at,
+    run_events,
+    tokenizer_events,
+)
 
 DEFERRED = (
     "artifact upload waiting for Data Bank (attempt 2 failed: TransientError: 503); "
@@ -19,6 +29,8 @@ CURVES = (
     '{"train":[[1,3.9],[2,3.8],[3,3.7],[4,3.6],[5,3.5],[6,3.4],[7,3.3],[8,3.2],[9,3.1],[10,3.0]],'
     '"validation":[[10,3.5]]}'
 )
+SIGNED = SIGNING_KEYS.sign(SignedFields(subject="run", subject_id="r1", file_id=FILE_A, size=10))
+"""The signature of r1's pointer in the factories: the pointer slot keeps it."""
 RUN_SLOTS = {
     "training.requested": ("requested", ("r1 name", '{"dataset":"tiny","lr":"5e-4"}', None)),
     "training.started": ("started", ("n1",)),
@@ -27,15 +39,19 @@ RUN_SLOTS = {
         "progress",
         ("10", "20", "3.0", "3.5", CURVES),
     ),
-    "training.failed": ("failed", ("out of memory", "oom")),
+    "training.failed": ("failed", ("out of memory", "oom", None)),
+    "training.revived": ("failed", (None, None, REVIVAL.message)),
     "training.cancel_requested": ("cancel_requested", ("no longer needed",)),
     "training.cancelled": ("cancelled", ("n1",)),
     "artifact.uploaded": ("uploaded", ("n1", "10")),
     "artifact.upload_failed": ("upload", ("artifact upload failed", None)),
     "artifact.upload_deferred": ("upload", (None, DEFERRED)),
     "artifact.upload_requested": ("upload", (None, "artifact upload requested again")),
-    "artifact.pointer_set": ("pointer", (FILE_A, None)),
-    "artifact.pointer_revoked": ("pointer", (None, "artifact pointer revoked: bad weights")),
+    "artifact.pointer_set": ("pointer", (FILE_A, "10", SIGNED.key_id, SIGNED.hmac, None)),
+    "artifact.pointer_revoked": (
+        "pointer",
+        (None, None, None, None, "artifact pointer revoked: bad weights"),
+    ),
     "run.deleted": ("deleted", ("deleted: no longer needed",)),
 }
 
@@ -72,6 +88,7 @@ def test_only_a_request_places_the_run_in_the_index() -> None:
         ("tokenizer.requested", "requested"),
         ("tokenizer.completed", "trained"),
         ("tokenizer.failed", "failed"),
+        ("tokenizer.revived", "failed"),
         ("artifact.uploaded", "uploaded"),
         ("artifact.upload_deferred", "upload"),
         ("artifact.upload_requested", "upload"),
@@ -263,3 +280,52 @@ def test_a_deletion_outlasts_any_later_request_or_pointer() -> None:
     assert record is not None
     assert (record.file_id(), record.index_score(), record.score) == (None, None, micros(at(5)))
     assert record.fields("run")["status"] == "deleted"
+
+
+@pytest.mark.parametrize(
+    ("kinds", "status", "message"),
+    [
+        (("training.requested", "training.failed", "training.revived"), "queued", REVIVAL.message),
+        (
+            ("training.started", "training.restarted", "training.failed", "training.revived"),
+            "queued",
+            REVIVAL.message,
+        ),
+        (("training.failed", "training.revived", "training.started"), "running", None),
+        (
+            ("training.started", "training.failed", "training.revived", "training.restarted"),
+            "running",
+            None,
+        ),
+        (("training.failed", "training.revived", "training.failed"), "failed", "out of memory"),
+        (("training.completed", "training.failed", "training.revived"), "trained", None),
+        (("training.failed", "training.revived", "training.cancelled"), "cancelled", None),
+    ],
+)
+def test_a_revival_withdraws_the_failure_until_a_later_fact(
+    kinds: tuple[str, ...], status: str, message: str | None
+) -> None:
+    fields = fold(*kinds)
+    assert (fields["status"], fields.get("message")) == (status, message)
+    assert "failure" not in fields or status == "failed"
+
+
+def test_a_revived_tokenizer_is_queued_until_it_trains() -> None:
+    make = tokenizer_events("t1", Clock())
+    model = MemoryModel()
+    for kind in ("tokenizer.requested", "tokenizer.failed", "tokenizer.revived"):
+        model.apply(project(make[kind]()))
+    record = model.get("tokenizer", "t1")
+    assert record is not None
+    fields = record.fields("tokenizer")
+    assert (fields["status"], fields["message"]) == ("queued", REVIVAL.message)
+    model.apply(project(make["tokenizer.completed"]()))
+    assert record.fields("tokenizer")["status"] == "trained"
+
+
+def test_a_revival_older_than_the_failure_loses_its_slot() -> None:
+    make = run_events("r1")
+    record = Record()
+    record.apply(project(make["training.failed"](t=5)))
+    assert not record.apply(project(make["training.revived"](t=4)))
+    assert record.fields("run")["status"] == "failed"

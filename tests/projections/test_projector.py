@@ -12,7 +12,13 @@ import redis
 from events import Delivery, EventLog, Interrupted, names
 from projections import PauseTimeoutError, Projector, ReadModel
 from tests.events.appending import append_all
-from tests.projections.factories import FILE_A, alias_events, completed_run, run_events
+from tests.projections.factories import (
+    FILE_A,
+    SIGNING_KEYS,
+    alias_events,
+    completed_run,
+    run_events,
+)
 from tests.projections.helpers import FAST, drain, snapshot
 from tests.waiting import wait_until
 
@@ -23,7 +29,7 @@ def delivery(stream: str, entry_id: str, stopping: threading.Event | None = None
 
 def test_a_completed_run_is_materialized_with_its_pointer(redis_client: redis.Redis) -> None:
     append_all(redis_client, completed_run("r1"))
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     reads = ReadModel(redis_client)
     status = reads.run_status("r1")
     assert status is not None
@@ -39,7 +45,7 @@ def test_a_completed_run_is_materialized_with_its_pointer(redis_client: redis.Re
 def test_applying_twice_changes_nothing_and_checkpoints_only_advance(
     redis_client: redis.Redis,
 ) -> None:
-    projector = Projector(redis_client, config=FAST)
+    projector = Projector(redis_client, SIGNING_KEYS, config=FAST)
     make = run_events("r1")
     log = EventLog(redis_client)
     first = log.append(make["training.requested"]())
@@ -54,7 +60,7 @@ def test_applying_twice_changes_nothing_and_checkpoints_only_advance(
 
 
 def test_the_handler_waits_while_a_rebuild_holds_the_lock(redis_client: redis.Redis) -> None:
-    projector = Projector(redis_client, config=FAST, lock_poll_s=0.01)
+    projector = Projector(redis_client, SIGNING_KEYS, config=FAST, lock_poll_s=0.01)
     event = run_events("r1")["training.requested"]()
     appended = EventLog(redis_client).append(event)
     redis_client.set(names.PROJECTOR_LOCK, "rebuild")
@@ -72,7 +78,7 @@ def test_the_handler_waits_while_a_rebuild_holds_the_lock(redis_client: redis.Re
 
 
 def test_stopping_while_paused_interrupts(redis_client: redis.Redis) -> None:
-    projector = Projector(redis_client, lock_poll_s=0.01)
+    projector = Projector(redis_client, SIGNING_KEYS, lock_poll_s=0.01)
     redis_client.set(names.PROJECTOR_LOCK, "rebuild")
     stopping = threading.Event()
     stopping.set()
@@ -82,7 +88,7 @@ def test_stopping_while_paused_interrupts(redis_client: redis.Redis) -> None:
 
 
 def test_a_lock_held_too_long_fails_the_entry(redis_client: redis.Redis) -> None:
-    projector = Projector(redis_client, lock_poll_s=0.001, max_pause_s=0.01)
+    projector = Projector(redis_client, SIGNING_KEYS, lock_poll_s=0.001, max_pause_s=0.01)
     redis_client.set(names.PROJECTOR_LOCK, "rebuild")
     event = run_events("r1")["training.requested"]()
     with pytest.raises(PauseTimeoutError):
@@ -91,7 +97,7 @@ def test_a_lock_held_too_long_fails_the_entry(redis_client: redis.Redis) -> None
 
 def test_run_consumes_until_stopped(redis_client: redis.Redis) -> None:
     append_all(redis_client, completed_run("r1"))
-    projector = Projector(redis_client, config=FAST)
+    projector = Projector(redis_client, SIGNING_KEYS, config=FAST)
     worker = threading.Thread(target=projector.run)
     worker.start()
     try:
@@ -104,7 +110,7 @@ def test_run_consumes_until_stopped(redis_client: redis.Redis) -> None:
 
 def test_serve_stops_on_sigterm(redis_client: redis.Redis) -> None:
     append_all(redis_client, completed_run("r1"))
-    projector = Projector(redis_client, config=FAST)
+    projector = Projector(redis_client, SIGNING_KEYS, config=FAST)
 
     def terminate_once_applied() -> None:
         wait_until(lambda: ReadModel(redis_client).run_artifact("r1") is not None, what="pointer")
@@ -122,7 +128,7 @@ def test_a_deleted_run_leaves_the_index_and_its_pointer_for_good(
 ) -> None:
     make = run_events("r1")
     append_all(redis_client, [*completed_run("r1"), make["run.deleted"]()])
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     status = ReadModel(redis_client).run_status("r1")
     assert status is not None
     assert (status.status, status.message) == ("deleted", "deleted: no longer needed")
@@ -131,7 +137,7 @@ def test_a_deleted_run_leaves_the_index_and_its_pointer_for_good(
     assert redis_client.hget(names.run_status_key("r1"), "file_id") == FILE_A.encode()
 
     append_all(redis_client, [make["training.requested"](t=99), make["artifact.pointer_set"]()])
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     assert redis_client.zrange(names.RUN_INDEX, 0, -1) == []
     assert redis_client.get(names.run_artifact_key("r1")) is None
 
@@ -141,11 +147,11 @@ def test_an_alias_follows_its_latest_event_and_a_removal_clears_it(
 ) -> None:
     make = alias_events("m0")
     append_all(redis_client, [make["model.alias_set"](t=1), make["model.alias_set.r1"](t=2)])
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     assert ReadModel(redis_client).alias_run("m0", "prod") == "r1"
     record = redis_client.hgetall(names.alias_status_key("m0@prod"))
     assert (record[b"status"], record[b"model"], record[b"alias"]) == (b"active", b"m0", b"prod")
     append_all(redis_client, [make["model.alias_removed"](t=3), make["model.alias_set"](t=0)])
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     assert ReadModel(redis_client).alias_run("m0", "prod") is None
     assert redis_client.hget(names.alias_status_key("m0@prod"), "status") == b"removed"

@@ -14,6 +14,7 @@ from projections.queries import passed
 from tests.events.appending import append_all
 from tests.projections.factories import (
     FILE_A,
+    SIGNING_KEYS,
     TAGS,
     Clock,
     alias_events,
@@ -41,7 +42,7 @@ def projected(redis_client: redis.Redis) -> redis.Redis:
         alias_events("m1", clock)["model.alias_removed"](),
     ]
     append_all(redis_client, events)
-    drain(Projector(redis_client, config=FAST))
+    drain(Projector(redis_client, SIGNING_KEYS, config=FAST))
     return redis_client
 
 
@@ -87,7 +88,7 @@ def test_applied_needs_the_checkpoint_and_no_pending_entry(redis_client: redis.R
     reads = ReadModel(redis_client)
     entry = EventLog(redis_client).append(run_events("r9")["training.requested"]()).entry_id
     assert not reads.applied(entry)
-    projector = Projector(redis_client, config=FAST)
+    projector = Projector(redis_client, SIGNING_KEYS, config=FAST)
     projector.consumer.ensure_groups()
     redis_client.xreadgroup(names.PROJECTOR_GROUP, "holder", {names.TRAINING_STREAM: ">"})
     later = EventLog(redis_client).append(run_events("r9")["training.started"]()).entry_id
@@ -181,7 +182,7 @@ def test_metrics_hold_both_curves(projected: redis.Redis) -> None:
 def test_tokenizers_newest_first_a_page_at_a_time(projected: redis.Redis) -> None:
     make = tokenizer_events("t1", Clock())
     append_all(projected, [make["tokenizer.requested"](t=10_000)])
-    drain(Projector(projected, config=FAST))
+    drain(Projector(projected, SIGNING_KEYS, config=FAST))
     reads = ReadModel(projected)
     page = reads.tokenizers(limit=1)
     assert ([t.tokenizer_id for t in page.items], page.total, page.next_offset) == (["t1"], 2, 1)

@@ -12,7 +12,7 @@ from events import names
 from projections import RebuildBusyError, rebuild_read_model
 from projections.rebuild import RebuildLock
 from tests.events.appending import append_all
-from tests.projections.factories import FILE_B, Clock, completed_run, run_events
+from tests.projections.factories import FILE_B, SIGNING_KEYS, Clock, completed_run, run_events
 from tests.projections.helpers import project_sample, snapshot
 from tests.waiting import wait_until
 
@@ -32,19 +32,19 @@ def test_rebuild_repairs_the_drift(projected: redis.Redis) -> None:
     client.set(names.tokenizer_artifact_key("ghost"), FILE_B)
     client.zadd(names.RUN_INDEX, {"stranger": 5})
 
-    report = rebuild_read_model(client)
+    report = rebuild_read_model(client, SIGNING_KEYS)
 
     assert report.applied
     assert names.tokenizer_status_key("t0") in report.drift.missing
     assert names.RUN_INDEX in report.drift.different
     assert snapshot(client) == reference
-    assert rebuild_read_model(client, verify=True).drift.clean
+    assert rebuild_read_model(client, SIGNING_KEYS, verify=True).drift.clean
     assert client.exists(names.PROJECTOR_LOCK) == 0
 
 
 def test_a_rebuild_of_a_clean_read_model_writes_nothing(projected: redis.Redis) -> None:
     reference = snapshot(projected)
-    report = rebuild_read_model(projected)
+    report = rebuild_read_model(projected, SIGNING_KEYS)
     assert report.applied
     assert report.drift.clean
     assert snapshot(projected) == reference
@@ -58,7 +58,7 @@ def test_a_revoked_pointer_is_deleted_and_the_index_rebuilt(redis_client: redis.
     redis_client.set(names.run_artifact_key("r1"), FILE_B)
     redis_client.zadd(names.RUN_INDEX, {"r1": 3})
 
-    report = rebuild_read_model(redis_client)
+    report = rebuild_read_model(redis_client, SIGNING_KEYS)
 
     assert set(report.drift.extra) == {names.run_artifact_key("r1"), names.RUN_INDEX}
     assert redis_client.exists(names.run_artifact_key("r1"), names.RUN_INDEX) == 0
@@ -67,7 +67,7 @@ def test_a_revoked_pointer_is_deleted_and_the_index_rebuilt(redis_client: redis.
 
 def test_a_missing_index_is_rebuilt(projected: redis.Redis) -> None:
     projected.delete(names.RUN_INDEX)
-    rebuild_read_model(projected)
+    rebuild_read_model(projected, SIGNING_KEYS)
     assert projected.zcard(names.RUN_INDEX) == 3
 
 
@@ -76,7 +76,7 @@ def test_checkpoints_follow_the_replay(projected: redis.Redis) -> None:
     upload = names.checkpoint_key(names.PROJECTOR_GROUP, names.UPLOAD_STREAM)
     client.delete(names.UPLOAD_STREAM)
     client.xadd(names.POINTER_STREAM, {b"other": b"field"})
-    report = rebuild_read_model(client)
+    report = rebuild_read_model(client, SIGNING_KEYS)
     assert report.skipped == 1
     assert client.get(upload) is None
     pointer = names.checkpoint_key(names.PROJECTOR_GROUP, names.POINTER_STREAM)
@@ -86,8 +86,8 @@ def test_checkpoints_follow_the_replay(projected: redis.Redis) -> None:
 def test_only_one_rebuild_at_a_time(projected: redis.Redis) -> None:
     projected.set(names.PROJECTOR_LOCK, "someone")
     with pytest.raises(RebuildBusyError):
-        rebuild_read_model(projected)
-    assert rebuild_read_model(projected, verify=True).drift.clean
+        rebuild_read_model(projected, SIGNING_KEYS)
+    assert rebuild_read_model(projected, SIGNING_KEYS, verify=True).drift.clean
     assert projected.get(names.PROJECTOR_LOCK) == b"someone"
 
 
@@ -111,7 +111,7 @@ def test_a_pointer_in_the_log_never_disappears_during_rebuild(redis_client: redi
     clock = Clock()
     runs = [f"r{i}" for i in range(120)]
     append_all(redis_client, [e for run in runs for e in completed_run(run, clock)])
-    rebuild_read_model(redis_client)
+    rebuild_read_model(redis_client, SIGNING_KEYS)
     for run in runs:  # drift everywhere: every chunk rewrites hashes and pointers
         redis_client.hset(names.run_status_key(run), "status", "queued")
         redis_client.set(names.run_artifact_key(run), FILE_B)
@@ -130,7 +130,7 @@ def test_a_pointer_in_the_log_never_disappears_during_rebuild(redis_client: redi
     thread.start()
     wait_until(lambda: reads[0] > 0, what="the reader to start")
     try:
-        report = rebuild_read_model(redis_client, chunk=10)
+        report = rebuild_read_model(redis_client, SIGNING_KEYS, chunk=10)
     finally:
         done.set()
         thread.join(10)

@@ -9,6 +9,7 @@ from events import names
 from projections import LockLostError, RebuildError, replay
 from projections.drift import Comparison, Writes
 from projections.repair import Repair
+from tests.projections.factories import SIGNING_KEYS
 from tests.projections.helpers import project_sample
 
 
@@ -21,7 +22,7 @@ def projected(redis_client: redis.Redis) -> redis.Redis:
 
 def test_writes_refuse_once_the_lock_is_lost(projected: redis.Redis) -> None:
     projected.delete(names.run_status_key("r0"))
-    model = replay(projected).model
+    model = replay(projected, SIGNING_KEYS).model
     repair = Repair(projected, b"not-the-holder")
     with pytest.raises(LockLostError):
         repair.run(Comparison(projected, model))
@@ -36,7 +37,7 @@ def test_other_engine_errors_surface(projected: redis.Redis) -> None:
     projected.set(names.PROJECTOR_LOCK, "token")
     repair = Repair(projected, b"token")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        repair.run(Comparison(projected, replay(projected).model))
+        repair.run(Comparison(projected, replay(projected, SIGNING_KEYS).model))
     projected.delete(names.RUN_INDEX)
     with pytest.raises(RebuildError) as raised:  # a script the engine refuses, not the lock
         repair.write(Writes(hashes=[("key", ["odd"])]))

@@ -30,6 +30,7 @@ from events import (
 )
 from events.replies import text
 from projections import rebuild_read_model
+from tests.projections.factories import SIGNING_KEYS
 from tests.reliability.driver import Accepted, Tally
 from tests.reliability.plan import Plan
 from tests.reliability.system import System
@@ -120,7 +121,7 @@ class Checker:
         for accepted in tally.accepted:
             self._check_subject(accepted)
         self._check_groups()
-        verified = rebuild_read_model(self.client, verify=True).drift
+        verified = rebuild_read_model(self.client, SIGNING_KEYS, verify=True).drift
         report.drift = len(verified.missing) + len(verified.extra) + len(verified.different)
         if report.drift:
             report.problems.append(f"read model drifted: {verified}")

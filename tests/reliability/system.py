@@ -91,6 +91,7 @@ def running_system(root: Path, scale: Scale) -> Iterator[System]:
                 "REDIS__URL": engine.url,
                 "APP__DATA_BANK_API_URL": bank_url,
                 "APP__DATA_BANK_API_KEY": bank_key,
+                "APP__SIGNING_KEY": secrets.token_hex(32),
                 "SECURITY__API_KEY": api_key,
                 "INFERENCE__CACHE_DIR": str(root / "inference"),
                 "WORKER__VISIBILITY_TIMEOUT_MS": "2000",

@@ -71,6 +71,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert "stopped" in output
     assert "write/read API" in output
     assert oct((root / "databank.key").stat().st_mode & 0o777) == "0o600"
+    signing = (root / "signing.key").read_text()  # generated: every service verified with it
+    assert oct((root / "signing.key").stat().st_mode & 0o777) == "0o600"
+    assert signing not in output
+    assert not [log.name for log in (root / "logs").iterdir() if signing in log.read_text()]
 
 
 def test_up_runs_the_pipeline(stack: Stack) -> None:

@@ -124,7 +124,8 @@ def test_the_readme_commands_in_a_fresh_checkout(tmp_path: Path) -> None:
         elsewhere.mkdir()
         rebuilt = subprocess.run(
             [checkout / ".venv/bin/trainledger", "rebuild", "--verify"], cwd=elsewhere,
-            env={**env, "REDIS__DATA_DIR": "../trainledger/var/engine"}, capture_output=True,
+            env={**env, "REDIS__DATA_DIR": "../trainledger/var/engine"},  # and its key beside
+            capture_output=True,
             text=True, timeout=120,
         )  # fmt: skip
         assert rebuilt.returncode == 0, rebuilt.stderr

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from tests.projections.factories import SIGNING_KEY
 from trainledger.cli import app
 from trainledger.settings import Settings
 
@@ -31,7 +32,9 @@ def test_rebuild_starts_its_engine_from_a_relative_data_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        app, ["rebuild", "--verify"], env={"REDIS__URL": None, "REDIS__DATA_DIR": "var/engine"}
+        app,
+        ["rebuild", "--verify"],
+        env={"REDIS__URL": None, "REDIS__DATA_DIR": "var/engine", "APP__SIGNING_KEY": SIGNING_KEY},
     )
     assert result.exit_code == 0, result.output
     assert "verified only: nothing changed" in result.output

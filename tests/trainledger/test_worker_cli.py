@@ -21,6 +21,7 @@ from events import (
 )
 from tests import logged
 from tests.harness import LocalBank, events_of
+from tests.projections.factories import SIGNING_KEY, SIGNING_KEYS
 from tests.waiting import wait_until
 from trainledger import worker_cli
 from trainledger.cli import app
@@ -47,7 +48,12 @@ def test_without_data_bank_it_refuses_to_start(
 
 
 def test_a_node_id_unfit_for_a_group_name_is_refused() -> None:
-    env = {URL: "http://127.0.0.1:1", KEY: "k", "APP__NODE_ID": "no spaces please"}
+    env = {
+        URL: "http://127.0.0.1:1",
+        KEY: "k",
+        "APP__SIGNING_KEY": SIGNING_KEY,
+        "APP__NODE_ID": "no spaces please",
+    }
     result = CliRunner().invoke(app, ["worker"], env=env)
     assert result.exit_code == 2
     assert "invalid worker settings" in result.output
@@ -57,13 +63,13 @@ def test_a_node_id_unfit_for_a_group_name_is_refused() -> None:
 
 def test_the_upload_retry_window_reaches_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WORKER__UPLOAD_RETRY_WINDOW_S", raising=False)
-    assert worker_cli.worker_config(Settings()).upload_retry_window_s == 3600
+    assert worker_cli.worker_config(Settings(), SIGNING_KEYS).upload_retry_window_s == 3600
     monkeypatch.setenv("WORKER__UPLOAD_RETRY_WINDOW_S", "90")
-    assert worker_cli.worker_config(Settings()).upload_retry_window_s == 90
+    assert worker_cli.worker_config(Settings(), SIGNING_KEYS).upload_retry_window_s == 90
 
 
 def test_the_node_records_the_trainledger_version_in_its_manifests() -> None:
-    assert worker_cli.worker_config(Settings()).trainledger_version == version()
+    assert worker_cli.worker_config(Settings(), SIGNING_KEYS).trainledger_version == version()
 
 
 def _ours() -> bool:
@@ -86,6 +92,7 @@ def test_it_serves_this_node_until_sigterm(
         "WORKER__TORCH_THREADS": "2",
         URL: local_bank.url,
         KEY: local_bank.key,
+        "APP__SIGNING_KEY": SIGNING_KEY,
     }.items():
         monkeypatch.setenv(name, value)
     corpus_id = local_bank.put_corpus(tmp_path)
