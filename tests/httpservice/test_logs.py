@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from httpservice import JsonFormatter, configure_logging
+from httpservice import JsonFormatter, configure_logging, mask_also
 
 
 @pytest.fixture
@@ -59,6 +59,15 @@ def test_secrets_are_masked_and_exceptions_kept(captured: io.StringIO) -> None:
     assert "s3cret" not in captured.getvalue()
     assert record["message"] == "failed with ***"
     assert "RuntimeError" in record["exception"]
+
+
+def test_a_secret_learned_later_is_masked_from_then_on(captured: io.StringIO) -> None:
+    plain = logging.StreamHandler(io.StringIO())  # a handler of someone else's: left alone
+    logging.getLogger().addHandler(plain)
+    mask_also("late-key")
+    logging.getLogger("x").warning("late-key and s3cret")
+    assert json.loads(captured.getvalue())["message"] == "*** and ***"
+    assert plain.formatter is None
 
 
 def test_noisy_http_loggers_are_quieted(captured: io.StringIO) -> None:

@@ -18,6 +18,7 @@ from databank.server import DataBankServerSettings, create_app
 from events import LocalEngine, free_port
 from tests.databank.faults import FaultInjector
 from tests.databank.serving import running
+from tests.projections.factories import SIGNING_KEY
 from tests.reliability.plan import Scale, Target
 from trainledger.supervisor import RestartPolicy, ServiceFailed, ServiceSpec, Supervisor
 
@@ -91,7 +92,7 @@ def running_system(root: Path, scale: Scale) -> Iterator[System]:
                 "REDIS__URL": engine.url,
                 "APP__DATA_BANK_API_URL": bank_url,
                 "APP__DATA_BANK_API_KEY": bank_key,
-                "APP__SIGNING_KEY": secrets.token_hex(32),
+                "APP__SIGNING_KEY": SIGNING_KEY,  # the checks' rebuild verifies with it
                 "SECURITY__API_KEY": api_key,
                 "INFERENCE__CACHE_DIR": str(root / "inference"),
                 "WORKER__VISIBILITY_TIMEOUT_MS": "2000",
