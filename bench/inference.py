@@ -68,6 +68,7 @@ from events.engine import free_port
 from projections import ReadModel
 
 KEY = "bench-key"
+SIGNING_KEY = "bench-signing-key-" + "0" * 46
 NEW_TOKENS = 32
 CONCURRENT = 8
 LATENCY_TARGET = 1.1
@@ -201,6 +202,7 @@ def _bank_env(services: Services) -> dict[str, str]:
         "REDIS__URL": services.redis_url,
         "APP__DATA_BANK_API_URL": services.bank_url,
         "APP__DATA_BANK_API_KEY": KEY,
+        "APP__SIGNING_KEY": SIGNING_KEY,
     }
 
 
@@ -222,7 +224,7 @@ def services(root: Path) -> Iterator[Services]:
         stack.enter_context(
             _service(bank_args, bank_env, f"{bank_url}/healthz", root / "databank.log")
         )
-        env = {"REDIS__URL": engine.url}
+        env = {"REDIS__URL": engine.url, "APP__SIGNING_KEY": SIGNING_KEY}
         stack.enter_context(_service(["projector"], env, None, root / "projector.log"))
         yield Services(engine.url, bank_url, root)
 

@@ -89,6 +89,7 @@ from events.engine import free_port
 
 MIB = 1 << 20
 KEY = "bench-key"
+SIGNING_KEY = "bench-signing-key-" + "0" * 46
 NODE = "bench-node"
 THROUGHPUT_TARGET = 0.95
 CHECKPOINT_INTERVAL_S = 300.0
@@ -163,7 +164,7 @@ def services(root: Path, threads: int) -> Iterator[Services]:
         stack.enter_context(
             _service(bank_args, bank_env, f"{bank_url}/healthz", root / "databank.log")
         )
-        env = {"REDIS__URL": engine.url}
+        env = {"REDIS__URL": engine.url, "APP__SIGNING_KEY": SIGNING_KEY}
         stack.enter_context(_service(["projector"], env, None, root / "projector.log"))
         api_args = ["api", "--port", str(api_port)]
         stack.enter_context(_service(api_args, env, f"{api_url}/healthz", root / "api.log"))
@@ -174,6 +175,7 @@ def worker_env(root: Path, running: Services, threads: int, **settings: str) -> 
     """The environment of this bench's worker (node `NODE`), plus `settings`."""
     return {
         "REDIS__URL": running.redis_url,
+        "APP__SIGNING_KEY": SIGNING_KEY,
         "APP__NODE_ID": NODE,
         "APP__ARTIFACTS_ROOT": str(root / "artifacts"),
         "APP__DATA_BANK_API_URL": running.bank_url,
