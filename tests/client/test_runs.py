@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+from rich.console import Console
+
 from tests.client.conftest import Cli, System, closed_port_url
 from tests.databank.faults import Fault
 from tests.harness import tiny_spec
 from tests.waiting import wait_until
+from trainledger.client.models import Run
+from trainledger.client.tables import attempt, run_table
 
 
 def test_list_shows_runs_with_their_name_status_and_tags(cli: Cli, trained: str) -> None:
@@ -230,3 +234,18 @@ def test_reproduce_answers_json_and_refuses_unknown_and_unfinished_runs(
     assert cli.fails("runs", "reproduce", failed) == (
         f"error: CONFLICT: run {failed} is failed: only a completed run can be reproduced"
     )
+
+
+def test_show_says_which_attempt_runs_and_where_it_started() -> None:
+    first = Run(run_id="r1", status="running")
+    assert attempt(first) == ""
+    assert attempt(first.model_copy(update={"attempt": 2})) == "2, from step 0"
+    resumed = first.model_copy(update={"attempt": 3, "resumed_at_step": 40})
+    assert attempt(resumed) == "3, from the checkpoint at step 40"
+    shown = Console(width=200, record=True)
+    shown.print(run_table(resumed))
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in shown.export_text().splitlines()
+    ]
+    assert ["attempt", "3, from the checkpoint at step 40"] in rows

@@ -92,7 +92,7 @@ def test_options_override_the_config_file(cli: Cli, system: System, tmp_path: Pa
     again = cli.json(
         "train", "--config", str(config), "--corpus-file-id", system.corpus_id,
         "--model-size", "tiny", "--epochs", "1", "--tokenizer-id", "tok-1", "--dropout", "0.2",
-        "--processes", "2",
+        "--processes", "2", "--checkpoint-every-steps", "50",
     )  # fmt: skip
     assert isinstance(again, dict)
     body = requested(system, str(again["run_id"]))
@@ -101,6 +101,7 @@ def test_options_override_the_config_file(cli: Cli, system: System, tmp_path: Pa
     assert isinstance(body["training"], dict)
     assert (body["training"]["epochs"], body["training"]["max_steps"]) == (1, None)
     assert body["training"]["processes"] == 2
+    assert body["training"]["checkpoint_every_steps"] == 50
     for run in (run_id, str(again["run_id"])):
         system.wait_final(run)
 

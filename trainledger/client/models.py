@@ -69,6 +69,8 @@ class Run(Wire):
     progress: Progress | None = None
     requested_at: AwareDatetime | None = None
     started_at: AwareDatetime | None = None
+    attempt: int | None = None
+    resumed_at_step: int | None = None
     completed_at: AwareDatetime | None = None
     failed_at: AwareDatetime | None = None
     cancelled_at: AwareDatetime | None = None

@@ -35,6 +35,16 @@ def tag_list(tags: dict[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in tags.items())
 
 
+def attempt(run: Run) -> str:
+    """The attempt after a restart and where it started from (empty for a first attempt)."""
+    if run.attempt is None:
+        return ""
+    start = (
+        "step 0" if run.resumed_at_step is None else f"the checkpoint at step {run.resumed_at_step}"
+    )
+    return f"{run.attempt}, from {start}"
+
+
 def reproduction(run: Run) -> str:
     """The run it reproduces and, once known, whether the weights are byte-identical and
     which inputs differed (empty for a run that reproduces none)."""
@@ -81,6 +91,7 @@ def run_table(run: Run) -> Table:
         "progress": progress(run),
         "requested": when(run.requested_at),
         "started": when(run.started_at),
+        "attempt": attempt(run),
         "completed": when(run.completed_at),
         "failed": when(run.failed_at),
         "cancelled": when(run.cancelled_at),

@@ -68,6 +68,9 @@ def train(
     eval_every_steps: Annotated[
         int | None, _opt("Validation loss every N steps.", TRAINING)
     ] = None,
+    checkpoint_every_steps: Annotated[
+        int | None, _opt("A checkpoint every N steps (and by the worker's interval).", TRAINING)
+    ] = None,
     device: Annotated[str | None, _opt("auto, cpu or cuda.", TRAINING)] = None,
     precision: Annotated[str | None, _opt("fp32, bf16 or fp16.", TRAINING)] = None,
     processes: Annotated[
@@ -103,6 +106,7 @@ def train(
                 "seed": seed,
                 "holdout_fraction": holdout_fraction,
                 "eval_every_steps": eval_every_steps,
+                "checkpoint_every_steps": checkpoint_every_steps,
                 "device": device,
                 "precision": precision,
                 "processes": processes,
