@@ -37,7 +37,6 @@ from events import (
     Envelope,
     Event,
     EventLog,
-    PointerRefused,
     SigningKeys,
     Subject,
     TokenizerCompleted,
@@ -195,23 +194,8 @@ class VerifiedHistory(History):
 
 
 def _signed(event: ArtifactPointerSet, keys: SigningKeys) -> bool:
-    """True when `keys` made the pointer's signature; a warning (its code, the subject and
-    file ids: no key, no path) when not."""
-    try:
-        event.verify(keys)
-    except PointerRefused as refused:
-        logger.warning(
-            "artifact pointer ignored: %s",
-            refused.message,
-            extra={
-                "category": "worker",
-                "event": "pointer_ignored",
-                "error_code": refused.code,
-                f"{event.payload.subject}_id": event.correlation_id,
-            },
-        )
-        return False
-    return True
+    """True when `keys` made the pointer's signature; a warning when not."""
+    return event.refusal(keys, logger, "worker", "ignored") is None
 
 
 def record(log: EventLog, cause: Envelope, event: Event, *, once_per: str = "") -> Appended:

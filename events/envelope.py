@@ -7,13 +7,14 @@ Every event is an envelope whose `type` selects its payload model (a discriminat
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from events.signing import PointerSignature, SignedFields, SigningKeys
+from events.signing import PointerRefused, PointerSignature, SignedFields, SigningKeys
 from events.specs import (
     ArtifactPointer,
     FileId,
@@ -387,6 +388,29 @@ class ArtifactPointerSet(Envelope):
         """Return when `keys` made this pointer's signature; else `PointerRefused` with a code.
         Every reader that acts on a pointer asks this (projector, rebuild, the stages)."""
         keys.verify(self.signed_fields(), self.payload.signature)
+
+    def refusal(
+        self, keys: SigningKeys, reader: logging.Logger, category: str, what: str
+    ) -> PointerRefused | None:
+        """None when `keys` made this pointer's signature; else the refusal, logged by
+        `reader` as a warning `artifact pointer <what>` (event `pointer_<what>`, its code, the
+        subject's id: never a key or a path)."""
+        try:
+            self.verify(keys)
+        except PointerRefused as refused:
+            reader.warning(
+                "artifact pointer %s: %s",
+                what,
+                refused.message,
+                extra={
+                    "category": category,
+                    "event": f"pointer_{what}",
+                    "error_code": refused.code,
+                    f"{self.payload.subject}_id": self.correlation_id,
+                },
+            )
+            return refused
+        return None
 
 
 class ArtifactPointerRevoked(Envelope):

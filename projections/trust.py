@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from events import ArtifactPointerSet, Event, PointerRefused, SigningKeys
+from events import ArtifactPointerSet, Event, SigningKeys
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +16,6 @@ def admit(event: Event, keys: SigningKeys) -> None:
     signature is missing or does not verify (logged with its code, never a key)."""
     if not isinstance(event, ArtifactPointerSet):
         return
-    try:
-        event.verify(keys)
-    except PointerRefused as refused:
-        log.warning(
-            "artifact pointer refused: %s",
-            refused.message,
-            extra={
-                "category": "projector",
-                "event": "pointer_refused",
-                "error_code": refused.code,
-                f"{event.payload.subject}_id": event.correlation_id,
-            },
-        )
-        raise
+    refused = event.refusal(keys, log, "projector", "refused")
+    if refused is not None:
+        raise refused
