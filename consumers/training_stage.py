@@ -95,7 +95,7 @@ class TrainingStage:
         run_id = event.correlation_id
         history = History.read(self._log, run_id)
         if history.run_finished:
-            CheckpointStore(self._layout.checkpoint_dir(run_id)).clear()  # ended elsewhere
+            self._checkpoints(run_id).clear()  # ended elsewhere
             _info("request already handled", "training_skipped", run_id)
             return
         lines = RunLog(
@@ -105,7 +105,7 @@ class TrainingStage:
             file=self._layout.run_log(run_id),
         )
         if history.cancel_requested:
-            CheckpointStore(self._layout.checkpoint_dir(run_id)).clear()  # an attempt's, if any
+            self._checkpoints(run_id).clear()  # an attempt's, if any
             when = "resumed" if history.starts() else "started"
             self._cancelled(event, lines, f"cancelled before training {when}")
             return
@@ -120,7 +120,7 @@ class TrainingStage:
         self, event: TrainingRequested, delivery: Delivery, lines: RunLog, history: History
     ) -> None:
         run_id, node = event.correlation_id, self._config.node_id
-        checkpoints = CheckpointStore(self._layout.checkpoint_dir(run_id))
+        checkpoints = self._checkpoints(run_id)
         resume = checkpoints.latest()
         payload = StartedPayload(
             node_id=node,
@@ -231,6 +231,10 @@ class TrainingStage:
         tokenizer = train_tokenizer(corpus, chosen, out)
         trained = TokenizerRecord(params=chosen, vocab_size=len(tokenizer))
         return tokenizer, trained, time.perf_counter() - begun
+
+    def _checkpoints(self, run_id: str) -> CheckpointStore:
+        """This node's checkpoints of the run."""
+        return CheckpointStore(self._layout.checkpoint_dir(run_id))
 
     def _finished(self, run_id: str) -> Manifest | None:
         """The manifest of a run directory that is complete (it appears only by rename)."""

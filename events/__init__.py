@@ -90,6 +90,7 @@ from events.signing import (
     SignedFields,
     SigningKeys,
     key_id,
+    warn_refused,
 )
 from events.specs import (
     MAX_TAGS,
@@ -228,5 +229,6 @@ __all__ = [
     "upcast",
     "url_password",
     "utc_now",
+    "warn_refused",
     "without_password",
 ]

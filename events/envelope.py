@@ -14,7 +14,13 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from events.signing import PointerRefused, PointerSignature, SignedFields, SigningKeys
+from events.signing import (
+    PointerRefused,
+    PointerSignature,
+    SignedFields,
+    SigningKeys,
+    warn_refused,
+)
 from events.specs import (
     ArtifactPointer,
     FileId,
@@ -398,17 +404,7 @@ class ArtifactPointerSet(Envelope):
         try:
             self.verify(keys)
         except PointerRefused as refused:
-            reader.warning(
-                "artifact pointer %s: %s",
-                what,
-                refused.message,
-                extra={
-                    "category": category,
-                    "event": f"pointer_{what}",
-                    "error_code": refused.code,
-                    f"{self.payload.subject}_id": self.correlation_id,
-                },
-            )
+            warn_refused(reader, refused, what, category, self.payload.subject, self.correlation_id)
             return refused
         return None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr
@@ -108,3 +109,27 @@ class SigningKeys(Strict):
             )
         if not hmac.compare_digest(_mac(key, fields), signature.hmac):
             raise PointerRefused(POINTER_SIGNATURE_INVALID, f"{what} does not match its signature")
+
+
+def warn_refused(
+    reader: logging.Logger,
+    refused: PointerRefused,
+    what: str,
+    category: str,
+    subject: Literal["run", "tokenizer"],
+    subject_id: str,
+) -> None:
+    """Log `refused` as a warning `artifact pointer <what>` (event `pointer_<what>`, its code,
+    the run or tokenizer: never a key or a path): every reader that refuses a pointer says so
+    the same way."""
+    reader.warning(
+        "artifact pointer %s: %s",
+        what,
+        refused.message,
+        extra={
+            "category": category,
+            "event": f"pointer_{what}",
+            "error_code": refused.code,
+            f"{subject}_id": subject_id,
+        },
+    )

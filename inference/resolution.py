@@ -23,7 +23,7 @@ from inference.errors import (
     PointerRefusedError,
 )
 from inference.requests import ModelRequest
-from projections import PointerRefused, ReadModel, SignedArtifact, SigningKeys
+from projections import PointerRefused, ReadModel, SignedArtifact, SigningKeys, warn_refused
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,7 @@ def resolve(read_model: ReadModel, request: ModelRequest, keys: SigningKeys) -> 
         signed = read_model.signed_run_artifact(run_id) or _missing(read_model, run_id, request)
         file_id = signed.verified(keys).file_id
     except PointerRefused as refused:
-        log.warning(
-            "artifact pointer refused: %s",
-            refused.message,
-            extra={"error_code": refused.code, "run_id": run_id},
-        )
+        warn_refused(log, refused, "refused", "inference", "run", run_id)
         raise PointerRefusedError(refused.code, f"{refused.message}: not served") from None
     return Target(run_id=run_id, file_id=file_id, model=request.model)
 

@@ -7,11 +7,11 @@
 - `rebuild`: replay the log, compare (`drift`) and repair (`repair`) under the lock;
 - `trust`: a pointer is taken only once its signature verifies (both of the above ask it).
 
-`SigningKeys` and `PointerRefused` come from `events`: the inference service, which reads
-through this package, verifies a pointer again when it resolves a run.
+`SigningKeys`, `PointerRefused` and `warn_refused` come from `events`: the inference service,
+which reads through this package, verifies a pointer again when it resolves a run.
 """
 
-from events import PointerRefused, SigningKeys
+from events import PointerRefused, SigningKeys, warn_refused
 from projections.drift import Drift
 from projections.projection import RULES, Fact, Kind, MemoryModel, Record, derive, project
 from projections.projector import PauseTimeoutError, Projector
@@ -67,4 +67,5 @@ __all__ = [
     "project",
     "rebuild_read_model",
     "replay",
+    "warn_refused",
 ]
