@@ -52,8 +52,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        wait_until(
-            lambda: answers(f"http://127.0.0.1:{ports.inference}/healthz"), timeout=180, what="up"
+        wait_until(  # seven processes importing torch or transformers on a loaded 2-core machine
+            lambda: answers(f"http://127.0.0.1:{ports.inference}/healthz"), timeout=360, what="up"
         )
         yield Stack(
             redis_url="",
